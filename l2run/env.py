@@ -1,0 +1,178 @@
+"""``L2RunEnv``: the 2017 "Learning to Run" task as a gymnasium env.
+
+Observation: the challenge's 41 floats (``OBSERVATION_NAMES``), float64.
+Action: 18 muscle excitations in the model's order (``MUSCLE_NAMES``); values
+outside [0, 1] are clipped, as the simulator cannot use them; a wrong shape,
+NaN or inf is a ``ValueError``.
+Reward: metres the pelvis moved forward in this 10 ms step, so the episode sum
+is the challenge score. Shaped rewards live in ``rewards/`` and read ``info``.
+Termination: pelvis height below 0.65 m (fell). Truncation: ``max_steps`` steps,
+or a simulator failure (``info["sim_error"]``): the episode cannot continue, but
+the skeleton did not fall, so value bootstrapping stays correct.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from .constants import (
+    ACTION_SIZE,
+    LIGAMENT_FORCES,
+    MAX_STEPS,
+    OBSERVATION_SIZE,
+    PELVIS_FALL_HEIGHT,
+    PELVIS_X,
+    PELVIS_Y,
+)
+from .course import Course, generate_course
+from .model_file import resolve_model_path
+from .simulator import SimulationError, Simulator, set_opensim_log_level
+
+#: The 2017 grader's integrator accuracy; 3e-2 was the teams' training speed-up.
+GRADER_ACCURACY = 1e-3
+
+
+class L2RunEnv(gym.Env):
+    """OpenSim's gait9dof18musc running over spheres.
+
+    Args:
+        difficulty: 0 flat ground; 1 three obstacles; 2 obstacles and a weakened
+            psoas per leg (1 - N(0, 0.1), at least 0.5).
+        max_obstacles: obstacle slots; 3 (round 1) or 10 (round 2: the extra
+            spheres lie beyond 5 m at cumulative spacing U(2, 4) m).
+        integrator_accuracy: OpenSim integrator accuracy.
+        max_steps: steps of 10 ms before truncation.
+        model_path: an .osim file with gait9dof18musc's muscles, bodies and
+            contact spheres; None uses the one shipped by osim-rl.
+        opensim_log_level: OpenSim's (process-wide) logger level; "warn" hides
+            the info lines OpenSim 4.6 prints on every integrate call.
+
+    ``reset(seed=s)`` draws the course from ``s``: the same seed gives the same
+    course and, for the same actions, the same trajectory. ``reset(options=
+    {"obstacles": [[x, y, r], ...], "psoas": (left, right)})`` sets a course
+    explicitly (either key may be given alone; the other takes the flat/full-
+    strength default).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        difficulty: int = 2,
+        max_obstacles: int = 3,
+        integrator_accuracy: float = GRADER_ACCURACY,
+        max_steps: int = MAX_STEPS,
+        model_path: Optional[str] = None,
+        opensim_log_level: str = "warn",
+    ):
+        if difficulty not in (0, 1, 2):
+            raise ValueError(f"difficulty must be 0, 1 or 2, got {difficulty!r}")
+        if not isinstance(max_obstacles, (int, np.integer)) or max_obstacles < 0:
+            raise ValueError(f"max_obstacles must be a non-negative integer, got {max_obstacles!r}")
+        if not 0.0 < float(integrator_accuracy) < 1.0:
+            raise ValueError(f"integrator_accuracy must be in (0, 1), got {integrator_accuracy!r}")
+        if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        self.difficulty = int(difficulty)
+        self.max_obstacles = int(max_obstacles)
+        self.integrator_accuracy = float(integrator_accuracy)
+        self.max_steps = int(max_steps)
+        self.model_path = resolve_model_path(model_path)
+        set_opensim_log_level(opensim_log_level)
+        self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy)
+
+        self.action_space = gym.spaces.Box(0.0, 1.0, (ACTION_SIZE,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), dtype=np.float64)
+        self._obs: Optional[np.ndarray] = None
+        self._steps = 0
+        self._episode_over = True
+
+    # -- gymnasium API --------------------------------------------------------
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        super().reset(seed=seed)
+        course = self._course_from(options) if options else None
+        if course is None:
+            course = generate_course(self.difficulty, self.max_obstacles, self.np_random)
+        self.sim.reset(course)
+        self._steps = 0
+        self._episode_over = False
+        self._obs = self.sim.observe()
+        return self._obs.copy(), self._info(distance=0.0)
+
+    def step(self, action):
+        if self._episode_over:
+            raise RuntimeError(
+                "L2RunEnv.step() called after the episode ended (terminated or truncated) "
+                "or before the first reset(); call reset() first"
+            )
+        excitations = self._validated_action(action)
+        previous_x = self._obs[PELVIS_X]
+        try:
+            self.sim.step(excitations)
+            obs = self.sim.observe()
+        except SimulationError as err:
+            # The episode cannot go on; the last good observation stands and
+            # the run carries on with a reset. Truncated, not terminated: the
+            # skeleton did not fall, the integrator did.
+            self._episode_over = True
+            self._steps += 1
+            info = self._info(distance=0.0, ligaments=False)
+            info["sim_error"] = str(err)
+            return self._obs.copy(), 0.0, False, True, info
+        self._steps += 1
+        self._obs = obs
+        distance = float(obs[PELVIS_X] - previous_x)
+        terminated = bool(obs[PELVIS_Y] < PELVIS_FALL_HEIGHT)
+        truncated = (not terminated) and self._steps >= self.max_steps
+        self._episode_over = terminated or truncated
+        return obs.copy(), distance, terminated, truncated, self._info(distance)
+
+    def close(self):
+        self.sim = None
+
+    # -- helpers --------------------------------------------------------------
+    def _validated_action(self, action) -> np.ndarray:
+        try:
+            excitations = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"action must be {ACTION_SIZE} numbers, got {action!r}") from err
+        if excitations.shape != (ACTION_SIZE,):
+            raise ValueError(
+                f"action must have shape ({ACTION_SIZE},) (one excitation per muscle), "
+                f"got shape {excitations.shape}"
+            )
+        bad = ~np.isfinite(excitations)
+        if bad.any():
+            raise ValueError(
+                f"action has non-finite excitations at indices {np.flatnonzero(bad).tolist()}: "
+                f"{excitations[bad].tolist()}"
+            )
+        return np.clip(excitations, 0.0, 1.0)
+
+    def _course_from(self, options: dict) -> Optional[Course]:
+        unknown = set(options) - {"obstacles", "psoas"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; valid: ['obstacles', 'psoas']")
+        if not options:
+            return None
+        obstacles = np.asarray(options.get("obstacles", np.zeros((0, 3))), dtype=np.float64)
+        if obstacles.size and (obstacles.ndim != 2 or obstacles.shape[1] != 3):
+            raise ValueError(f"options['obstacles'] must be rows of (x, y, radius), got shape {obstacles.shape}")
+        if len(obstacles.reshape(-1, 3)) > self.max_obstacles:
+            raise ValueError(
+                f"options['obstacles'] has {len(obstacles)} rows but max_obstacles is {self.max_obstacles}"
+            )
+        return Course(obstacles.reshape(-1, 3), tuple(options.get("psoas", (1.0, 1.0))))
+
+    def _info(self, distance: float, ligaments: bool = True) -> dict[str, Any]:
+        course = self.sim.course
+        return {
+            "step": self._steps,
+            "pelvis_x": float(self._obs[PELVIS_X]),
+            "distance": distance,
+            "obstacles": course.obstacles,
+            "psoas": course.psoas,
+            "ligament_forces": self.sim.ligament_forces() if ligaments else np.zeros(len(LIGAMENT_FORCES)),
+        }

@@ -1,0 +1,264 @@
+"""The OpenSim side of the env: build the model once, move obstacles, integrate.
+
+Why it is built this way (measured with ``l2run bench env``):
+
+* Obstacles are ``ContactSphere`` geometry fixed to ground, one slot per
+  possible obstacle. The 2017 env put each sphere on a massless body with a
+  PlanarJoint whose coordinates were locked; OpenSim implements a lock as a
+  constraint, which cost ~40% of the simulation speed with three spheres.
+  Geometry fixed to ground adds no state at all; moving it means editing its
+  location property and calling ``initSystem()``, which for this model takes a
+  few milliseconds, so every reset rebuilds the system (also the simplest way
+  to guarantee that the same course gives the same trajectory whatever ran
+  before). Unused slots are parked deep under the floor, far behind the start.
+* The simulator reads only the handful of values the 41-float observation
+  needs, from handles cached at build time: no dictionary of every body, force
+  and muscle per step as osim-rl builds.
+* One ``Manager`` per episode keeps the integrator's step-size history across
+  the 10 ms steps. Excitations are ``Constant`` functions of a
+  ``PrescribedController``; after changing them the integrator's cached state
+  derivatives would be stale for the first stage of the next step, so the
+  cache is invalidated from the Dynamics stage on (measured: trajectories then
+  match a fresh integrator per step, as the 2017 grader ran, to within the
+  integrator tolerance, at the speed of a persistent one).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+import opensim
+
+from .constants import (
+    JOINT_COORDINATES,
+    LIGAMENT_FORCES,
+    MUSCLE_NAMES,
+    OBSERVATION_SIZE,
+    PELVIS_COORDINATES,
+    PSOAS_L_MUSCLE,
+    PSOAS_R_MUSCLE,
+    STEP_SECONDS,
+    TRACKED_BODIES,
+)
+from .course import Course
+
+#: Foot contact spheres of gait9dof18musc that obstacles push against.
+FOOT_SPHERES = ("r_heel", "l_heel", "r_toe", "l_toe")
+
+#: Contact parameters of the 2017 challenge's obstacles (osim-rl RunEnv):
+#: stiffness 1e6 / radius, almost no dissipation, frictionless.
+OBSTACLE_STIFFNESS_TIMES_RADIUS = 1.0e6
+OBSTACLE_DISSIPATION = 1e-5
+
+#: Where unused obstacle slots wait: far behind the start and deep underground,
+#: out of reach of any foot.
+PARKED_LOCATION = (-100.0, -50.0, 0.0)
+PARKED_RADIUS = 0.01
+
+LOG_LEVELS = ("off", "critical", "error", "warn", "info", "debug", "trace")
+
+
+class SimulationError(RuntimeError):
+    """The integrator failed (a SimTK exception) or produced a non-finite state."""
+
+
+def set_opensim_log_level(level: str) -> None:
+    """OpenSim 4.6 logs ~12 info lines per integrate call by default; the env
+    sets "warn". The logger is process-wide, so this affects every model."""
+    if level not in LOG_LEVELS:
+        raise ValueError(f"opensim log level must be one of {LOG_LEVELS}, got {level!r}")
+    opensim.Logger.setLevelString(level)
+
+
+class Simulator:
+    """gait9dof18musc plus ``obstacle_slots`` contact spheres, stepped in 10 ms.
+
+    Not thread-safe; one per env. Call :meth:`reset` before :meth:`step`.
+    """
+
+    def __init__(self, model_path: os.PathLike, obstacle_slots: int, integrator_accuracy: float):
+        self.integrator_accuracy = float(integrator_accuracy)
+        try:
+            self.model = opensim.Model(str(model_path))
+        except RuntimeError as err:
+            raise ValueError(f"OpenSim could not read the model file {str(model_path)!r}: {err}") from err
+        self._check_model(model_path)
+        self._controller = self._add_controller()
+        self._spheres, self._obstacle_forces = self._add_obstacle_slots(obstacle_slots)
+        self.state = self.model.initSystem()
+        self._cache_handles()
+        muscles = self.model.getMuscles()
+        self._psoas_max_force = tuple(
+            muscles.get(i).getMaxIsometricForce() for i in (PSOAS_L_MUSCLE, PSOAS_R_MUSCLE)
+        )
+        self._manager: Optional[opensim.Manager] = None
+        self.course = Course(np.zeros((0, 3)))
+        self.time_steps = 0
+
+    # -- construction ---------------------------------------------------------
+    def _check_model(self, model_path) -> None:
+        muscles = self.model.getMuscles()
+        names = tuple(muscles.get(i).getName() for i in range(muscles.getSize()))
+        if names != MUSCLE_NAMES:
+            raise ValueError(
+                f"model {str(model_path)!r} has muscles {names}; expected the 18 muscles of "
+                f"gait9dof18musc in order {MUSCLE_NAMES}"
+            )
+        bodies = self.model.getBodySet()
+        coordinates = self.model.getCoordinateSet()
+        missing = [b for b in TRACKED_BODIES if not bodies.contains(b)]
+        missing += [c for c in PELVIS_COORDINATES + JOINT_COORDINATES if not coordinates.contains(c)]
+        missing += [f for f in LIGAMENT_FORCES if not self.model.getForceSet().contains(f)]
+        missing += [g for g in FOOT_SPHERES if not self.model.getContactGeometrySet().contains(g)]
+        if missing:
+            raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
+
+    def _add_controller(self) -> opensim.PrescribedController:
+        controller = opensim.PrescribedController()
+        controller.setName("excitations")
+        muscles = self.model.getMuscles()
+        for i in range(muscles.getSize()):
+            controller.addActuator(muscles.get(i))
+            controller.prescribeControlForActuator(muscles.get(i).getName(), opensim.Constant(0.0))
+        self.model.addController(controller)
+        return controller
+
+    def _add_obstacle_slots(self, slots: int):
+        spheres, forces = [], []
+        ground = self.model.getGround()
+        for i in range(slots):
+            name = f"obstacle_{i}"
+            sphere = opensim.ContactSphere(PARKED_RADIUS, opensim.Vec3(*PARKED_LOCATION), ground, name)
+            self.model.addContactGeometry(sphere)
+            force = opensim.HuntCrossleyForce()
+            force.setName(f"{name}_contact")
+            for geometry in (name,) + FOOT_SPHERES:
+                force.addGeometry(geometry)
+            force.setStiffness(OBSTACLE_STIFFNESS_TIMES_RADIUS / PARKED_RADIUS)
+            force.setDissipation(OBSTACLE_DISSIPATION)
+            force.setStaticFriction(0.0)
+            force.setDynamicFriction(0.0)
+            force.setViscousFriction(0.0)
+            self.model.addForce(force)
+            spheres.append(sphere)
+            forces.append(force)
+        return spheres, forces
+
+    def _cache_handles(self) -> None:
+        """Look up, once per ``initSystem()``, every object read or written per
+        step. initSystem() re-creates some of them (the controller's functions
+        among them: a handle kept across it crashes), so this runs after each."""
+        functions = self._controller.get_ControlFunctions()
+        self._excitations = [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
+        coordinates = self.model.getCoordinateSet()
+        self._coordinates = [coordinates.get(name) for name in PELVIS_COORDINATES + JOINT_COORDINATES]
+        self._bodies = [self.model.getBodySet().get(name) for name in TRACKED_BODIES]
+        forces = self.model.getForceSet()
+        self._ligaments = [opensim.CoordinateLimitForce.safeDownCast(forces.get(n)) for n in LIGAMENT_FORCES]
+        muscles = self.model.getMuscles()
+        self._psoas = (muscles.get(PSOAS_L_MUSCLE), muscles.get(PSOAS_R_MUSCLE))
+        self._pelvis_x, self._pelvis_y = self._coordinates[1], self._coordinates[2]
+        self._dynamics_stage = opensim.Stage(opensim.Stage.Dynamics)
+
+    @property
+    def obstacle_slots(self) -> int:
+        return len(self._spheres)
+
+    # -- episode --------------------------------------------------------------
+    def reset(self, course: Course) -> None:
+        """Place ``course`` in the model, rebuild the system, start from the
+        model's default pose with muscles equilibrated."""
+        if len(course.obstacles) > self.obstacle_slots:
+            raise ValueError(
+                f"course has {len(course.obstacles)} obstacles but the env was built with "
+                f"{self.obstacle_slots} slots (max_obstacles)"
+            )
+        for i, (sphere, force) in enumerate(zip(self._spheres, self._obstacle_forces)):
+            if i < len(course.obstacles):
+                x, y, radius = course.obstacles[i]
+                location = (x, y, 0.0)
+            else:
+                location, radius = PARKED_LOCATION, PARKED_RADIUS
+            sphere.set_location(opensim.Vec3(*location))
+            sphere.setRadius(float(radius))
+            force.setStiffness(OBSTACLE_STIFFNESS_TIMES_RADIUS / float(radius))
+        for muscle, max_force, strength in zip(self._psoas, self._psoas_max_force, course.psoas):
+            muscle.setMaxIsometricForce(max_force * strength)
+        self.course = course
+        self._manager = None  # release the old integrator before building anew
+        self.state = self.model.initSystem()
+        self._cache_handles()
+        for constant in self._excitations:
+            constant.setValue(0.0)
+        self.model.equilibrateMuscles(self.state)
+        self._manager = opensim.Manager(self.model)
+        self._manager.setIntegratorAccuracy(self.integrator_accuracy)
+        self._manager.initialize(self.state)
+        self.time_steps = 0
+
+    def step(self, excitations: np.ndarray) -> None:
+        """Hold ``excitations`` (18 floats in [0, 1], already validated) for 10 ms.
+
+        Raises :class:`SimulationError` if the integrator fails; the simulator
+        is then unusable until :meth:`reset`."""
+        if self._manager is None:
+            raise RuntimeError("Simulator.step() before reset()")
+        for constant, value in zip(self._excitations, excitations):
+            constant.setValue(float(value))
+        if self.time_steps:
+            # See the module docstring: new controls invalidate cached derivatives.
+            self._manager.getState().invalidateAllCacheAtOrAbove(self._dynamics_stage)
+        try:
+            self.state = self._manager.integrate(STEP_SECONDS * (self.time_steps + 1))
+            self.model.realizeVelocity(self.state)
+        except RuntimeError as err:
+            self._manager = None
+            raise SimulationError(str(err)) from err
+        self.time_steps += 1
+
+    # -- reading --------------------------------------------------------------
+    @property
+    def pelvis_x(self) -> float:
+        return self._pelvis_x.getValue(self.state)
+
+    @property
+    def pelvis_y(self) -> float:
+        return self._pelvis_y.getValue(self.state)
+
+    def observe(self) -> np.ndarray:
+        """The 2017 challenge's 41 floats (``constants.OBSERVATION_NAMES``)."""
+        state = self.state
+        obs = np.empty(OBSERVATION_SIZE, dtype=np.float64)
+        pelvis = self._coordinates[:3]
+        joints = self._coordinates[3:]
+        obs[0:3] = [c.getValue(state) for c in pelvis]
+        obs[3:6] = [c.getSpeedValue(state) for c in pelvis]
+        obs[6:12] = [c.getValue(state) for c in joints]
+        obs[12:18] = [c.getSpeedValue(state) for c in joints]
+        com = self.model.calcMassCenterPosition(state)
+        com_velocity = self.model.calcMassCenterVelocity(state)
+        obs[18:22] = (com[0], com[1], com_velocity[0], com_velocity[1])
+        for i, body in enumerate(self._bodies):
+            position = body.getTransformInGround(state).p()
+            obs[22 + 2 * i] = position[0]
+            obs[23 + 2 * i] = position[1]
+        obs[36:38] = self.course.psoas
+        obs[38:41] = self.course.next_obstacle(obs[1])
+        if not np.all(np.isfinite(obs)):
+            raise SimulationError(f"non-finite state at step {self.time_steps}: {obs.tolist()}")
+        return obs
+
+    def ligament_forces(self) -> np.ndarray:
+        """Forces of the 6 passive joint limits (``constants.LIGAMENT_FORCES``)."""
+        return np.array([lig.calcLimitForce(self.state) for lig in self._ligaments])
+
+    def obstacle_contact_forces(self) -> np.ndarray:
+        """Per obstacle slot, the magnitude (N) of the contact force between the
+        sphere and the feet; for tests and diagnostics, not read per step."""
+        self.model.realizeDynamics(self.state)
+        magnitudes = []
+        for force in self._obstacle_forces:
+            values = force.getRecordValues(self.state)  # ground's force x, y, z first
+            magnitudes.append(float(np.linalg.norm([values.get(i) for i in range(3)])))
+        return np.array(magnitudes)
