@@ -1,0 +1,58 @@
+"""``l2run bench env|memory|scaling``: speed and memory, measured side by side.
+
+Benchmarks print ratios from one run rather than asserting timings in tests:
+timings depend on the machine, ratios measured together mostly do not.
+"""
+from __future__ import annotations
+
+import importlib
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="measure env speed, memory growth, MPI scaling")
+    kinds = parser.add_subparsers(dest="bench", required=True, metavar="KIND")
+
+    env = kinds.add_parser("env", help="env vs a bare OpenSim loop, steps/s and ratios")
+    env.add_argument("--episodes", type=int, default=6, help="episodes per variant and accuracy")
+    env.add_argument("--accuracies", type=float, nargs="+", default=[1e-3, 3e-2])
+    env.add_argument("--seed", type=int, default=0)
+    env.add_argument("--model", default=None, help="an .osim file (default: gait9dof18musc)")
+    env.set_defaults(func=_run_env)
+
+    memory = kinds.add_parser("memory", help="RSS over many random-action episodes")
+    memory.add_argument("--episodes", type=int, default=300)
+    memory.add_argument("--accuracy", type=float, default=3e-2)
+    memory.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
+    memory.add_argument("--max-obstacles", type=int, default=10)
+    memory.add_argument("--seed", type=int, default=0)
+    memory.add_argument("--model", default=None)
+    memory.set_defaults(func=_run_memory)
+
+    try:
+        bench_scaling = importlib.import_module(f"{__package__}.bench_scaling")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__package__}.bench_scaling":
+            raise
+    else:
+        bench_scaling.add_parser(kinds)
+
+
+def _positive(name, value):
+    if value < 1:
+        raise SystemExit(f"l2run bench: {name} must be >= 1, got {value}")
+
+
+def _run_env(args) -> int:
+    from .bench_env import bench_env
+
+    _positive("--episodes", args.episodes)
+    bench_env(tuple(args.accuracies), args.episodes, seed=args.seed, model_path=args.model)
+    return 0
+
+
+def _run_memory(args) -> int:
+    from .bench_env import bench_memory
+
+    _positive("--episodes", args.episodes)
+    bench_memory(args.episodes, args.accuracy, args.difficulty, args.max_obstacles, args.seed, args.model)
+    return 0

@@ -1,0 +1,176 @@
+"""``l2run bench env`` and ``l2run bench memory``: what the env costs.
+
+The simulator is the cost of this whole project, so the env is measured against
+a *floor*: a bare OpenSim loop on the same model without obstacles that only
+sets excitations, integrates 10 ms and reads the pelvis height. Variants run
+interleaved (episode k of every variant, then episode k+1, ...) with the same
+random excitations, so that machine noise hits all of them alike and the
+printed ratios are side-by-side measurements, not numbers from different runs.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from l2run import L2RunEnv
+from l2run.constants import ACTION_SIZE, PELVIS_FALL_HEIGHT, STEP_SECONDS
+from l2run.model_file import resolve_model_path
+from l2run.simulator import set_opensim_log_level
+
+
+class BareOpenSimLoop:
+    """The floor: gait9dof18musc with a PrescribedController and nothing else."""
+
+    def __init__(self, integrator_accuracy: float, model_path=None):
+        import opensim
+
+        self._opensim = opensim
+        set_opensim_log_level("warn")
+        self.accuracy = integrator_accuracy
+        self.model = opensim.Model(str(resolve_model_path(model_path)))
+        controller = opensim.PrescribedController()
+        muscles = self.model.getMuscles()
+        for i in range(muscles.getSize()):
+            controller.addActuator(muscles.get(i))
+            controller.prescribeControlForActuator(muscles.get(i).getName(), opensim.Constant(0.0))
+        self.model.addController(controller)
+        self.model.initSystem()
+        functions = controller.get_ControlFunctions()
+        self.constants = [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
+        self.pelvis_y = self.model.getCoordinateSet().get("pelvis_ty")
+
+    def episode(self, actions: np.ndarray) -> tuple[int, float]:
+        """Run until the pelvis falls or the actions run out; (steps, seconds)
+        of the stepping loop alone."""
+        state = self.model.initializeState()
+        self.model.equilibrateMuscles(state)
+        manager = self._opensim.Manager(self.model)
+        manager.setIntegratorAccuracy(self.accuracy)
+        manager.initialize(state)
+        start = time.perf_counter()
+        steps = 0
+        for steps, action in enumerate(actions, start=1):
+            for constant, value in zip(self.constants, action):
+                constant.setValue(float(value))
+            state = manager.integrate(STEP_SECONDS * steps)
+            if self.pelvis_y.getValue(state) < PELVIS_FALL_HEIGHT:
+                break
+        return steps, time.perf_counter() - start
+
+
+class EnvLoop:
+    """L2RunEnv stepped with the same actions; reset timed apart."""
+
+    def __init__(self, integrator_accuracy: float, difficulty: int, max_obstacles: int, model_path=None):
+        self.env = L2RunEnv(difficulty, max_obstacles, integrator_accuracy, model_path=model_path)
+        self.reset_seconds: list[float] = []
+        self._episodes = 0
+
+    def episode(self, actions: np.ndarray) -> tuple[int, float]:
+        start = time.perf_counter()
+        self.env.reset(seed=self._episodes)
+        self.reset_seconds.append(time.perf_counter() - start)
+        self._episodes += 1
+        start = time.perf_counter()
+        steps = 0
+        for steps, action in enumerate(actions, start=1):
+            _, _, terminated, truncated, _ = self.env.step(action)
+            if terminated or truncated:
+                break
+        return steps, time.perf_counter() - start
+
+
+@dataclass
+class Tally:
+    steps: int = 0
+    seconds: float = 0.0
+    episodes: int = 0
+    lengths: list = field(default_factory=list)
+
+    def add(self, steps: int, seconds: float) -> None:
+        self.steps += steps
+        self.seconds += seconds
+        self.episodes += 1
+        self.lengths.append(steps)
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds if self.seconds else float("nan")
+
+
+def bench_env(accuracies=(1e-3, 3e-2), episodes: int = 6, max_steps: int = 1000, seed: int = 0,
+              model_path=None) -> dict:
+    """Measure every variant at every accuracy; returns the tallies and prints a table."""
+    results = {}
+    for accuracy in accuracies:
+        variants = {
+            "floor (bare OpenSim)": BareOpenSimLoop(accuracy, model_path),
+            "env difficulty 0": EnvLoop(accuracy, 0, 0, model_path),
+            "env difficulty 1 (3 obstacles)": EnvLoop(accuracy, 1, 3, model_path),
+            "env difficulty 2 (10 obstacles)": EnvLoop(accuracy, 2, 10, model_path),
+        }
+        tallies = {name: Tally() for name in variants}
+        rng = np.random.default_rng(seed)
+        bar = tqdm(total=episodes * len(variants), desc=f"bench env @ accuracy {accuracy:g}", unit="episode")
+        for _ in range(episodes):
+            actions = rng.random((max_steps, ACTION_SIZE))
+            for name, loop in variants.items():
+                tallies[name].add(*loop.episode(actions))
+                bar.update()
+        bar.close()
+        floor = tallies["floor (bare OpenSim)"].steps_per_s
+        print(f"\naccuracy {accuracy:g}: {episodes} episodes per variant, random excitations, interleaved")
+        print(f"  {'variant':34s} {'steps':>7s} {'steps/s':>9s} {'x floor':>8s} {'reset ms':>9s}")
+        for name, tally in tallies.items():
+            loop = variants[name]
+            reset_ms = (f"{1000 * np.median(loop.reset_seconds):9.1f}"
+                        if isinstance(loop, EnvLoop) else f"{'-':>9s}")
+            print(f"  {name:34s} {tally.steps:7d} {tally.steps_per_s:9.1f} "
+                  f"{tally.steps_per_s / floor:8.3f} {reset_ms}")
+        results[accuracy] = (tallies, variants)
+    if len(accuracies) > 1:
+        low, high = accuracies[0], accuracies[-1]
+        for name in results[low][0]:
+            speedup = results[high][0][name].steps_per_s / results[low][0][name].steps_per_s
+            print(f"accuracy {high:g} vs {low:g}, {name}: {speedup:.2f}x steps/s")
+    return results
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now (not the peak), in MB."""
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def bench_memory(episodes: int = 300, accuracy: float = 3e-2, difficulty: int = 2, max_obstacles: int = 10,
+                 seed: int = 0, model_path=None) -> dict:
+    """RSS over ``episodes`` random-action episodes of one env (target: RSS after
+    the last episode within 50 MB of RSS after episode 20)."""
+    env = L2RunEnv(difficulty, max_obstacles, accuracy, model_path=model_path)
+    rng = np.random.default_rng(seed)
+    rss = {0: rss_mb()}
+    steps = 0
+    for episode in tqdm(range(1, episodes + 1), desc="bench memory", unit="episode"):
+        env.reset(seed=seed + episode)
+        while True:
+            _, _, terminated, truncated, _ = env.step(rng.random(ACTION_SIZE))
+            steps += 1
+            if terminated or truncated:
+                break
+        rss[episode] = rss_mb()
+    marks = sorted({1, min(20, episodes), *range(50, episodes + 1, 50), episodes})
+    print(f"\nRSS of one L2RunEnv (difficulty {difficulty}, {max_obstacles} obstacles, accuracy {accuracy:g}) "
+          f"over {episodes} episodes, {steps} steps (every reset rebuilds the OpenSim system):")
+    for mark in marks:
+        print(f"  after episode {mark:4d}: {rss[mark]:8.1f} MB")
+    if episodes >= 20:
+        growth = rss[episodes] - rss[20]
+        verdict = "within" if growth <= 50 else "OVER"
+        print(f"growth from episode 20 to {episodes}: {growth:+.1f} MB ({verdict} the 50 MB target)")
+    return rss
