@@ -12,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import gymnasium as gym
+import numpy as np
+
 
 @dataclasses.dataclass
 class EnvConfig:
@@ -48,6 +51,60 @@ class EnvConfig:
             raise ValueError(f"env.frame_skip must be a positive integer, got {self.frame_skip!r}")
 
 
-def make_env(config: EnvConfig, seed: Optional[int] = None):
-    """Return the wrapped gymnasium env described by ``config`` (not yet reset)."""
-    raise NotImplementedError("written with the environment issue")
+class FrameSkip(gym.Wrapper):
+    """Repeat each action ``skip`` times (10 ms each), summing rewards.
+
+    Fewer, more meaningful decisions per episode at no simulator cost (a lever
+    of the top 2017 teams, Kidzinski et al. 2018). ``info["distance"]`` and
+    every ``info["reward_terms"]`` entry are summed over the repeated steps so
+    that logged scores stay exact; the repeat stops early when the episode ends.
+    """
+
+    def __init__(self, env: gym.Env, skip: int):
+        super().__init__(env)
+        if int(skip) != skip or skip < 1:
+            raise ValueError(f"frame skip must be a positive integer, got {skip!r}")
+        self.skip = int(skip)
+
+    def step(self, action):
+        total_reward, distance, terms = 0.0, 0.0, {}
+        for _ in range(self.skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total_reward += float(reward)
+            distance += float(info.get("distance", 0.0))
+            for name, value in info.get("reward_terms", {}).items():
+                terms[name] = terms.get(name, 0.0) + float(value)
+            if terminated or truncated:
+                break
+        info = dict(info, distance=distance)
+        if terms:
+            info["reward_terms"] = terms
+        return obs, total_reward, terminated, truncated, info
+
+
+def make_env(config: EnvConfig, seed: Optional[int] = None) -> gym.Env:
+    """Return the wrapped gymnasium env described by ``config``.
+
+    ``seed`` seeds the action space (the env's courses are seeded by the
+    ``reset(seed=...)`` calls of whoever runs it)."""
+    from l2run import L2RunEnv
+
+    env: gym.Env = L2RunEnv(
+        difficulty=config.difficulty,
+        max_obstacles=config.max_obstacles,
+        integrator_accuracy=config.integrator_accuracy,
+        max_steps=config.max_steps,
+        model_path=config.model_path,
+    )
+    from rewards import ShapedReward
+
+    env = ShapedReward(env, config.reward)
+    if config.features:
+        from observation import L2RunFeatures
+
+        env = L2RunFeatures(env)
+    if config.frame_skip > 1:
+        env = FrameSkip(env, config.frame_skip)
+    if seed is not None:
+        env.action_space.seed(int(seed))
+    return env

@@ -172,7 +172,7 @@ class L2RunEnv(gym.Env):
             "step": self._steps,
             "pelvis_x": float(self._obs[PELVIS_X]),
             "distance": distance,
-            "obstacles": course.obstacles,
+            "obstacles": course.obstacles.copy(),
             "psoas": course.psoas,
             "ligament_forces": self.sim.ligament_forces() if ligaments else np.zeros(len(LIGAMENT_FORCES)),
         }

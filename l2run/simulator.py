@@ -93,6 +93,7 @@ class Simulator:
             muscles.get(i).getMaxIsometricForce() for i in (PSOAS_L_MUSCLE, PSOAS_R_MUSCLE)
         )
         self._manager: Optional[opensim.Manager] = None
+        self._step_bounds: tuple[Optional[float], Optional[float]] = (None, None)
         self.course = Course(np.zeros((0, 3)))
         self.time_steps = 0
 
@@ -161,6 +162,16 @@ class Simulator:
         self._pelvis_x, self._pelvis_y = self._coordinates[1], self._coordinates[2]
         self._dynamics_stage = opensim.Stage(opensim.Stage.Dynamics)
 
+    def set_integrator_step_bounds(self, minimum: Optional[float] = None, maximum: Optional[float] = None) -> None:
+        """Bound the integrator's internal step size from the next :meth:`reset`
+        on (None: OpenSim's default). A minimum step that is too large makes
+        the integrator diverge: useful to check how failures are handled, and
+        for stiff custom models."""
+        for name, value in (("minimum", minimum), ("maximum", maximum)):
+            if value is not None and not 0 < value <= STEP_SECONDS:
+                raise ValueError(f"integrator {name} step must be in (0, {STEP_SECONDS}] s, got {value!r}")
+        self._step_bounds = (minimum, maximum)
+
     @property
     def obstacle_slots(self) -> int:
         return len(self._spheres)
@@ -194,6 +205,11 @@ class Simulator:
         self.model.equilibrateMuscles(self.state)
         self._manager = opensim.Manager(self.model)
         self._manager.setIntegratorAccuracy(self.integrator_accuracy)
+        minimum, maximum = self._step_bounds
+        if minimum is not None:
+            self._manager.setIntegratorMinimumStepSize(minimum)
+        if maximum is not None:
+            self._manager.setIntegratorMaximumStepSize(maximum)
         self._manager.initialize(self.state)
         self.time_steps = 0
 
@@ -209,12 +225,16 @@ class Simulator:
         if self.time_steps:
             # See the module docstring: new controls invalidate cached derivatives.
             self._manager.getState().invalidateAllCacheAtOrAbove(self._dynamics_stage)
+        target = STEP_SECONDS * (self.time_steps + 1)
         try:
-            self.state = self._manager.integrate(STEP_SECONDS * (self.time_steps + 1))
+            self.state = self._manager.integrate(target)
             self.model.realizeVelocity(self.state)
         except RuntimeError as err:
             self._manager = None
             raise SimulationError(str(err)) from err
+        if abs(self.state.getTime() - target) > 1e-9:
+            self._manager = None
+            raise SimulationError(f"integrator stopped at t={self.state.getTime():.6f} s instead of {target:.6f} s")
         self.time_steps += 1
 
     # -- reading --------------------------------------------------------------

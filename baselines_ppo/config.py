@@ -1,0 +1,170 @@
+"""PPOConfig: every knob of the algorithm, with the reason it exists.
+
+Defaults reproduce the setup the 2017 team ran with openai/baselines ``ppo1``
+(``pposgd_simple`` with ``MlpPolicy``): two tanh layers of 64, 2048 steps per
+rank per iteration, 10 epochs of minibatches of 64, clip 0.2, gamma 0.99,
+lambda 0.95, Adam 3e-4 (epsilon 1e-5) decayed linearly to 0, no entropy bonus.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional, Tuple
+
+ACTIVATIONS = ("tanh", "relu", "elu")
+LR_SCHEDULES = ("linear", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of PPO over MPI; one instance is shared by every rank."""
+
+    hidden_sizes: Tuple[int, ...] = (64, 64)
+    """Widths of the hidden layers, used for both the actor and the separate value MLP."""
+    activation: str = "tanh"
+    """Hidden-layer non-linearity: tanh (ppo1), relu or elu."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of the Gaussian actions (state-independent, learned).
+    0 gives std 1: wide exploration on [0, 1] excitations, as ppo1 did."""
+
+    steps_per_rank: int = 2048
+    """Env steps each rank collects per iteration (one env per rank); the batch of an
+    iteration is steps_per_rank * ranks."""
+    total_timesteps: int = 1_000_000
+    """Training length summed over ranks: sets the number of iterations and the length
+    of the linear learning-rate decay."""
+    epochs: int = 10
+    """Passes over the batch per iteration."""
+    minibatch_size: int = 64
+    """Samples per gradient step on each rank; the averaged gradient sees
+    minibatch_size * ranks samples."""
+
+    clip_range: float = 0.2
+    """PPO's epsilon: the probability ratio is clipped to [1 - eps, 1 + eps]."""
+    gamma: float = 0.99
+    """Discount factor."""
+    lam: float = 0.95
+    """GAE lambda: bias/variance trade-off of advantages (Schulman et al. 2016)."""
+    learning_rate: float = 3e-4
+    """Adam step size at the start of training."""
+    lr_schedule: str = "linear"
+    """"linear": decays to 0 at total_timesteps (ppo1's schedule='linear'); "constant"."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (ppo1 used 1e-5, larger than Adam's 1e-8, for stability)."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus (ppo1 MuJoCo setting: 0)."""
+    vf_coef: float = 1.0
+    """Weight of the value loss in the summed loss; with separate networks and one
+    Adam it only scales the value net's gradients (ppo1: 1)."""
+    target_kl: Optional[float] = None
+    """Stop the epochs of an iteration early once the mean approximate KL (averaged
+    over ranks) of an epoch exceeds 1.5 * target_kl (Spinning Up); None: off."""
+    max_grad_norm: Optional[float] = None
+    """Clip the global norm of the averaged gradient; None: off (ppo1 did not clip)."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before GAE (not in the logged returns): keeps
+    value targets near unit scale for envs with large per-step rewards."""
+
+    normalize_observations: bool = False
+    """Running mean/std normalisation of observations (merged across ranks, saved
+    with the weights). Off by default because l2run hand-normalises its features."""
+    obs_clip: float = 5.0
+    """Normalised observations are clipped to [-obs_clip, obs_clip] (ppo1: 5)."""
+    normalize_advantages: bool = True
+    """Standardise advantages with mean/std over the whole batch of all ranks."""
+
+    seed: int = 0
+    """Base seed; rank r uses seed + 10000 * r for numpy, TensorFlow and its env."""
+    checkpoint_every: int = 10
+    """Save a checkpoint (and export the policy) every this many iterations."""
+    keep_checkpoints: int = 3
+    """How many of the most recent checkpoints to keep on disk."""
+    check_sync_every: int = 10
+    """Every this many iterations, verify that all ranks hold bit-identical parameters
+    (abort the job if not)."""
+
+    def __post_init__(self):
+        def fail(name, expected):
+            raise ValueError(f"ppo.{name} {expected}, got {getattr(self, name)!r}")
+
+        sizes = self.hidden_sizes
+        if isinstance(sizes, list):
+            object.__setattr__(self, "hidden_sizes", tuple(sizes))
+            sizes = self.hidden_sizes
+        if not isinstance(sizes, tuple) or not sizes or not all(_is_int(h) and h > 0 for h in sizes):
+            fail("hidden_sizes", "must be a non-empty list of positive integers")
+        if self.activation not in ACTIVATIONS:
+            fail("activation", f"must be one of {', '.join(ACTIVATIONS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            fail("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+        for name in ("steps_per_rank", "total_timesteps", "epochs", "minibatch_size",
+                     "checkpoint_every", "keep_checkpoints", "check_sync_every"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                fail(name, "must be a positive integer")
+        if self.minibatch_size > self.steps_per_rank:
+            raise ValueError(
+                f"ppo.minibatch_size ({self.minibatch_size}) must not exceed "
+                f"ppo.steps_per_rank ({self.steps_per_rank})")
+        if self.steps_per_rank % self.minibatch_size:
+            raise ValueError(
+                f"ppo.steps_per_rank ({self.steps_per_rank}) must be divisible by "
+                f"ppo.minibatch_size ({self.minibatch_size}) so every rank takes the same "
+                "number of gradient steps")
+        for name in ("learning_rate", "adam_eps", "clip_range", "vf_coef", "obs_clip", "reward_scale"):
+            if not _is_real(getattr(self, name)) or not getattr(self, name) > 0:
+                fail(name, "must be a positive number")
+        if not _is_real(self.gamma) or not 0 < self.gamma <= 1:
+            fail("gamma", "must be in (0, 1]")
+        if not _is_real(self.lam) or not 0 <= self.lam <= 1:
+            fail("lam", "must be in [0, 1]")
+        if not _is_real(self.entropy_coef) or self.entropy_coef < 0:
+            fail("entropy_coef", "must be >= 0")
+        if not _is_real(self.init_log_std):
+            fail("init_log_std", "must be a finite number")
+        for name in ("target_kl", "max_grad_norm"):
+            value = getattr(self, name)
+            if value is not None and (not _is_real(value) or value <= 0):
+                fail(name, "must be a positive number or None (off)")
+        for name in ("normalize_observations", "normalize_advantages"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "must be true or false")
+        if not _is_int(self.seed) or self.seed < 0:
+            fail("seed", "must be a non-negative integer")
+
+    @property
+    def minibatches_per_epoch(self) -> int:
+        return self.steps_per_rank // self.minibatch_size
+
+    def total_iterations(self, ranks: int) -> int:
+        """Iterations needed to reach total_timesteps with ``ranks`` ranks."""
+        return max(1, math.ceil(self.total_timesteps / (self.steps_per_rank * ranks)))
+
+    def learning_rate_at(self, timesteps: int) -> float:
+        """Learning rate after ``timesteps`` env steps (summed over ranks)."""
+        if self.lr_schedule == "constant":
+            return float(self.learning_rate)
+        return float(self.learning_rate) * max(0.0, 1.0 - timesteps / self.total_timesteps)
+
+    def to_dict(self) -> dict:
+        """Plain dict (lists instead of tuples) for JSON/TOML dumps and checkpoints."""
+        data = dataclasses.asdict(self)
+        data["hidden_sizes"] = list(self.hidden_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PPOConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error listing the valid ones."""
+        valid = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - valid)
+        if unknown:
+            raise ValueError(f"unknown ppo setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        return cls(**data)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,220 @@
+"""L2RunEnv on the real OpenSim 4.6 simulator (no mocks)."""
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import l2run
+from l2run import constants as C
+from l2run.course import FIRST_OBSTACLES, generate_course
+
+
+@pytest.fixture(scope="module")
+def env():
+    """One env shared by the module: construction costs ~0.1 s, each test resets."""
+    return l2run.L2RunEnv(difficulty=2, max_obstacles=10, integrator_accuracy=3e-2)
+
+
+def rollout(env, actions, **reset_kwargs):
+    obs, info = env.reset(**reset_kwargs)
+    observations, rewards = [obs], []
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return np.array(observations), np.array(rewards), terminated, truncated, info
+
+
+def test_interface_constants():
+    assert len(l2run.OBSERVATION_NAMES) == 41 == len(set(l2run.OBSERVATION_NAMES))
+    assert len(l2run.MUSCLE_NAMES) == 18
+    env = l2run.L2RunEnv(difficulty=0, max_obstacles=0)
+    muscles = env.sim.model.getMuscles()
+    assert tuple(muscles.get(i).getName() for i in range(18)) == l2run.MUSCLE_NAMES
+
+
+def test_initial_observation_is_default_pose(env):
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (41,) and obs.dtype == np.float64
+    assert obs[C.PELVIS_X] == 0.0 and obs[C.PELVIS_Y] == pytest.approx(0.91)
+    assert np.all(obs[C.JOINT_ANGLES] == 0) and np.all(obs[C.JOINT_SPEEDS] == 0)
+    assert obs[C.HEAD_X + 1] > 1.4  # head above 1.4 m
+    assert info["step"] == 0 and info["distance"] == 0.0
+    assert info["ligament_forces"].shape == (6,)
+
+
+def test_same_seed_same_course_and_trajectory(env):
+    actions = np.random.default_rng(0).random((60, 18))
+    first = rollout(env, actions, seed=11)
+    second = rollout(env, actions, seed=12)  # something else in between
+    third = rollout(env, actions, seed=11)
+    np.testing.assert_array_equal(first[0], third[0])
+    np.testing.assert_array_equal(first[1], third[1])
+    assert not np.array_equal(first[0][0][C.OBSTACLE], second[0][0][C.OBSTACLE])
+
+
+def test_course_layout_per_difficulty():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        flat = generate_course(0, 10, rng)
+        assert flat.obstacles.shape == (0, 3) and flat.psoas == (1.0, 1.0)
+        round1 = generate_course(1, 3, rng)
+        x, y, r = round1.obstacles.T
+        assert len(x) == 3 and np.all((1 <= x) & (x <= 5)) and np.all(np.diff(x) >= 0)
+        assert np.all(r >= 0.05) and np.all(np.abs(y) <= 0.25 * r)
+        assert round1.psoas == (1.0, 1.0)
+        round2 = generate_course(2, 10, rng)
+        x, y, r = round2.obstacles.T
+        assert len(x) == 10 and np.all(x[:FIRST_OBSTACLES] <= 5)
+        gaps = np.diff(np.concatenate([[5.0], x[FIRST_OBSTACLES:]]))
+        assert np.all((2 <= gaps) & (gaps <= 4))
+        assert all(0.5 <= p for p in round2.psoas)
+    strengths = np.array([generate_course(2, 3, rng).psoas for _ in range(2000)])
+    assert abs(strengths.mean() - 1.0) < 0.01 and 0.08 < strengths.std() < 0.12
+
+
+def test_reset_places_course_in_observation_and_info(env):
+    obs, info = env.reset(seed=5)
+    course = info["obstacles"]
+    assert course.shape == (10, 3)
+    first = course[0]
+    assert obs[C.OBSTACLE].tolist() == pytest.approx([first[0] - obs[C.PELVIS_X], first[1], first[2]])
+    assert obs[C.PSOAS].tolist() == pytest.approx(list(info["psoas"]))
+    flat = l2run.L2RunEnv(difficulty=0, max_obstacles=3)
+    obs, info = flat.reset(seed=5)
+    assert obs[C.OBSTACLE].tolist() == list(C.NO_OBSTACLE)
+    assert info["obstacles"].shape == (0, 3)
+
+
+def test_weaker_psoas_is_weaker(env):
+    """The psoas strength really scales the muscle: same excitation, less force."""
+    actions = np.zeros((10, 18))
+    actions[:, [C.PSOAS_R_MUSCLE, C.PSOAS_L_MUSCLE]] = 1.0
+    forces = {}
+    for strength in (1.0, 0.5):
+        rollout(env, actions, options={"psoas": (strength, strength)})
+        model, state = env.sim.model, env.sim.state
+        model.realizeDynamics(state)
+        psoas = [model.getMuscles().get(i) for i in (C.PSOAS_L_MUSCLE, C.PSOAS_R_MUSCLE)]
+        forces[strength] = np.array([m.getTendonForce(state) for m in psoas])
+    assert np.all(forces[0.5] < 0.85 * forces[1.0])
+
+
+def test_sphere_under_a_foot_pushes_it(env):
+    """A sphere placed under the right toes exerts a contact force and lifts them."""
+    obs, _ = env.reset(options={})
+    toes_x = obs[C.OBSERVATION_NAMES.index("toes_r_x")]
+    actions = np.zeros((20, 18))
+    plain = rollout(env, actions, options={"obstacles": np.zeros((0, 3))})[0]
+    obs, _ = env.reset(options={"obstacles": [[toes_x + 0.03, 0.0, 0.1]]})
+    forces = env.sim.obstacle_contact_forces()
+    assert forces[0] > 100.0 and np.all(forces[1:] == 0)  # newtons; other slots parked
+    pushed = rollout(env, actions, options={"obstacles": [[toes_x + 0.03, 0.0, 0.1]]})[0]
+    toes_y = C.OBSERVATION_NAMES.index("toes_r_y")
+    assert pushed[-1, toes_y] > plain[-1, toes_y] + 0.02
+
+
+def test_falling_terminates(env):
+    actions = np.random.default_rng(1).random((1000, 18))
+    observations, rewards, terminated, truncated, info = rollout(env, actions, seed=1)
+    assert terminated and not truncated
+    assert observations[-1][C.PELVIS_Y] < C.PELVIS_FALL_HEIGHT
+    assert np.all(observations[:-1, C.PELVIS_Y] >= C.PELVIS_FALL_HEIGHT)
+    # The reward is the pelvis's forward motion, so it sums to the 2017 score.
+    assert rewards.sum() == pytest.approx(observations[-1][C.PELVIS_X] - observations[0][C.PELVIS_X])
+    assert info["distance"] == rewards[-1]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(18))
+
+
+def test_step_limit_truncates():
+    env = l2run.L2RunEnv(difficulty=0, max_obstacles=0, max_steps=5)
+    _, _, terminated, truncated, info = rollout(env, np.zeros((10, 18)))
+    assert truncated and not terminated and info["step"] == 5
+
+
+def test_step_before_reset_is_an_error():
+    env = l2run.L2RunEnv(difficulty=0, max_obstacles=0)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(18))
+
+
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (np.zeros(17), r"shape \(18,\).*\(17,\)"),
+        (np.zeros((2, 18)), r"shape \(18,\).*\(2, 18\)"),
+        (np.r_[np.nan, np.zeros(17)], r"non-finite.*\[0\]"),
+        (np.r_[np.zeros(17), np.inf], r"non-finite.*\[17\]"),
+        ("walk", r"18 numbers"),
+    ],
+)
+def test_bad_actions_are_rejected(env, action, message):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+def test_out_of_range_actions_are_clipped(env):
+    raw = np.random.default_rng(2).normal(0.5, 1.0, (20, 18))
+    clipped = rollout(env, np.clip(raw, 0, 1), seed=2)[0]
+    unclipped = rollout(env, raw, seed=2)[0]
+    np.testing.assert_array_equal(clipped, unclipped)
+
+
+def test_integrator_failure_truncates_and_env_recovers():
+    env = l2run.L2RunEnv(difficulty=0, max_obstacles=0)
+    # A forced minimum step far above what the dynamics allow makes the
+    # integrator diverge within a few steps: a real failure, not a stand-in.
+    env.sim.set_integrator_step_bounds(minimum=0.009)
+    _, _, terminated, truncated, info = rollout(env, np.ones((50, 18)))
+    assert truncated and not terminated
+    assert "sim_error" in info and "non-finite" in info["sim_error"]
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(18))
+    env.sim.set_integrator_step_bounds()
+    observations, _, terminated, truncated, info = rollout(env, np.zeros((20, 18)))
+    assert len(observations) == 21 and "sim_error" not in info and np.all(np.isfinite(observations))
+
+
+def test_model_path_errors(tmp_path):
+    missing = tmp_path / "nowhere.osim"
+    with pytest.raises(FileNotFoundError, match="nowhere.osim"):
+        l2run.L2RunEnv(model_path=str(missing))
+    garbage = tmp_path / "garbage.osim"
+    garbage.write_text("this is not an OpenSim model")
+    with pytest.raises(ValueError, match="garbage.osim"):
+        l2run.L2RunEnv(model_path=str(garbage))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"difficulty": 3}, "difficulty"),
+        ({"max_obstacles": -1}, "max_obstacles"),
+        ({"integrator_accuracy": 0.0}, "integrator_accuracy"),
+        ({"max_steps": 0}, "max_steps"),
+        ({"opensim_log_level": "loud"}, "log level"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        l2run.L2RunEnv(**kwargs)
+
+
+def test_bad_reset_options(env):
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"obstacle": []})
+    with pytest.raises(ValueError, match="max_obstacles is 10"):
+        env.reset(options={"obstacles": np.ones((11, 3))})
+    with pytest.raises(ValueError, match="radii must be positive"):
+        env.reset(options={"obstacles": [[1.0, 0.0, -0.1]]})
+
+
+def test_gymnasium_registration_and_checker():
+    env = gymnasium.make("L2Run-v0", difficulty=1, max_obstacles=3, integrator_accuracy=3e-2)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
