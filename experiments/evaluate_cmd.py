@@ -1,0 +1,55 @@
+"""``l2run evaluate``: the 2017 score of a policy over seeded courses.
+
+    l2run evaluate --policy runs/round2 --episodes 10 --difficulty 2 --max-obstacles 10 \\
+        --accuracy 1e-3 --seed 0 --out report.json
+    mpirun -np 2 l2run evaluate ...      # episodes split over ranks, same per-seed scores
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="score a policy like the 2017 grader (deterministic, metres per episode)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--policy", required=True,
+                        help="a run directory, an exported policy .npz, 'random' or 'zero'")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
+    parser.add_argument("--max-obstacles", type=int, default=10)
+    parser.add_argument("--accuracy", type=float, default=1e-3,
+                        help="integrator accuracy (1e-3: the 2017 grader's)")
+    parser.add_argument("--max-steps", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0, help="episode i runs the course of seed + i")
+    parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .evaluation import evaluate, format_report, policy_env_config, write_json_atomically
+
+    if args.episodes < 1:
+        raise SystemExit(f"l2run evaluate: --episodes must be >= 1, got {args.episodes}")
+    if args.out is not None and not args.out.parent.is_dir():
+        raise SystemExit(f"l2run evaluate: the directory of --out does not exist: {str(args.out.parent)!r}")
+    if args.policy not in ("random", "zero") and not Path(args.policy).exists():
+        raise SystemExit(f"l2run evaluate: --policy {args.policy!r} is neither 'random', 'zero', "
+                         "an exported policy .npz nor a run directory (no such path)")
+    try:
+        config = policy_env_config(
+            args.policy, difficulty=args.difficulty, max_obstacles=args.max_obstacles,
+            integrator_accuracy=args.accuracy, max_steps=args.max_steps,
+        )
+        report = evaluate(args.policy, args.episodes, config, args.seed, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"l2run evaluate: {err}") from err
+    if report is None:  # not rank 0
+        return 0
+    print(format_report(report))
+    if args.out is not None:
+        write_json_atomically(report, args.out)
+        print(f"report written to {args.out}")
+    return 0

@@ -1,0 +1,167 @@
+"""Score a policy the way the 2017 grader did: deterministic actions, the
+metres the pelvis moved forward, one course per seed.
+
+Episode ``i`` uses course seed ``seed + i`` whatever the number of MPI ranks
+(rank ``r`` runs the episodes with ``i % size == r``), so a score belongs to a
+seed, not to a rank layout: ``mpirun -np 2`` reproduces a 1-rank evaluation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .envs import EnvConfig, make_env
+from .policies import BUILTIN_POLICIES, make_policy
+
+#: Why an episode ended, as reported.
+FELL, TIME_LIMIT, SIM_ERROR = "fell", "time limit", "simulator error"
+
+
+@dataclasses.dataclass
+class EpisodeResult:
+    episode: int
+    seed: int
+    score: float
+    """Metres the pelvis moved forward: the 2017 score."""
+    steps: int
+    """Simulator steps of 10 ms (frame skip counted out)."""
+    end: str
+    sim_error: Optional[str] = None
+
+
+def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
+    """The env an exported policy was trained on (observation features, frame
+    skip), with the course and integrator settings of ``overrides``. Built-in
+    policies see the raw 41 floats (cheapest)."""
+    base = {"features": False}
+    if policy_spec not in BUILTIN_POLICIES and Path(policy_spec).exists():
+        from baselines_ppo import export
+
+        metadata = export.load_policy(export.find_policy(Path(policy_spec))).metadata
+        trained = metadata.get("env") or {}
+        known = {f.name for f in dataclasses.fields(EnvConfig)}
+        base = {key: value for key, value in trained.items() if key in known}
+        base.setdefault("features", True)
+    base.update(overrides)
+    return EnvConfig(**base)
+
+
+def run_episode(env, policy, seed: int, episode: int) -> EpisodeResult:
+    obs, _ = env.reset(seed=seed)
+    score, steps = 0.0, 0
+    while True:
+        obs, _, terminated, truncated, info = env.step(policy.act(obs))
+        score += float(info["distance"])
+        steps = int(info["step"])
+        if terminated or truncated:
+            break
+    if "sim_error" in info:
+        end = SIM_ERROR
+    else:
+        end = FELL if terminated else TIME_LIMIT
+    return EpisodeResult(episode, seed, score, steps, end, info.get("sim_error"))
+
+
+def summarise(results: list[EpisodeResult]) -> dict:
+    scores = np.array([r.score for r in results])
+    ends = [r.end for r in results]
+    return {
+        "episodes": len(results),
+        "mean": float(scores.mean()),
+        "std": float(scores.std()),
+        "min": float(scores.min()),
+        "max": float(scores.max()),
+        "mean_steps": float(np.mean([r.steps for r in results])),
+        "ends": {end: ends.count(end) for end in (FELL, TIME_LIMIT, SIM_ERROR)},
+    }
+
+
+def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int = 0,
+             progress: bool = True) -> Optional[dict]:
+    """Run ``episodes`` episodes split over the MPI ranks; the report on rank 0, None elsewhere."""
+    from baselines_ppo import mpi
+
+    rank, size = mpi.rank(), mpi.size()
+    env = make_env(env_config)
+    mine = list(range(rank, episodes, size))
+    results = []
+    started = time.perf_counter()
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(mine), desc=f"evaluate (rank 0 of {size})", unit="episode")
+    for episode in mine:
+        # A fresh policy per episode: the random policy's draws then depend on
+        # the episode alone, not on which rank ran what before.
+        policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode)
+        results.append(run_episode(env, policy, seed + episode, episode))
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(score=f"{results[-1].score:.2f} m")
+    if bar is not None:
+        bar.close()
+    gathered = mpi.gather(results)
+    if rank != 0:
+        return None
+    everything = sorted((r for part in gathered for r in part), key=lambda r: r.episode)
+    return {
+        "policy": policy_spec,
+        "env": dataclasses.asdict(env_config),
+        "seed": seed,
+        "ranks": size,
+        "wall_s": time.perf_counter() - started,
+        "summary": summarise(everything),
+        "episodes": [dataclasses.asdict(r) for r in everything],
+    }
+
+
+def format_report(report: dict) -> str:
+    env = report["env"]
+    lines = [
+        f"policy {report['policy']}: difficulty {env['difficulty']}, {env['max_obstacles']} obstacles, "
+        f"accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s",
+        f"{'episode':>7s} {'seed':>6s} {'score (m)':>10s} {'steps':>6s}  end",
+    ]
+    for e in report["episodes"]:
+        lines.append(f"{e['episode']:7d} {e['seed']:6d} {e['score']:10.3f} {e['steps']:6d}  {e['end']}")
+    s = report["summary"]
+    lines.append(
+        f"score: mean {s['mean']:.3f} m, std {s['std']:.3f}, min {s['min']:.3f}, max {s['max']:.3f} "
+        f"over {s['episodes']} episodes; mean length {s['mean_steps']:.0f} steps; "
+        + ", ".join(f"{k}: {v}" for k, v in s["ends"].items())
+    )
+    return "\n".join(lines)
+
+
+def write_json_atomically(data: dict, path: Path) -> None:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"directory of --out does not exist: {str(path.parent)!r}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2, default=_jsonable)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")

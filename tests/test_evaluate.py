@@ -1,0 +1,86 @@
+"""l2run evaluate on the real simulator, with 1 rank and under mpirun -np 2."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from baselines_ppo import export
+
+from experiments.cli import main
+
+EVAL_ARGS = ["--episodes", "2", "--difficulty", "1", "--max-obstacles", "3", "--accuracy", "3e-2", "--quiet"]
+
+
+def test_evaluate_random_policy_writes_json(tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["evaluate", "--policy", "random", *EVAL_ARGS, "--seed", "4", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [e["seed"] for e in report["episodes"]] == [4, 5]
+    for episode in report["episodes"]:
+        assert episode["end"] == "fell"  # random excitations collapse the model within ~1.2 s
+        assert 50 < episode["steps"] < 1000
+        assert -2 < episode["score"] < 2
+    summary = report["summary"]
+    scores = [e["score"] for e in report["episodes"]]
+    assert summary["mean"] == pytest.approx(sum(scores) / 2)
+    assert summary["min"] == min(scores) and summary["max"] == max(scores)
+    assert summary["ends"] == {"fell": 2, "time limit": 0, "simulator error": 0}
+    assert report["env"]["integrator_accuracy"] == 3e-2
+    printed = capsys.readouterr().out
+    assert "score: mean" in printed and "fell" in printed
+
+
+def test_evaluate_time_limit(tmp_path):
+    out = tmp_path / "report.json"
+    main(["evaluate", "--policy", "zero", *EVAL_ARGS, "--max-steps", "20", "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert [e["end"] for e in report["episodes"]] == ["time limit", "time limit"]
+    assert all(e["steps"] == 20 for e in report["episodes"])
+
+
+@pytest.mark.mpi
+def test_evaluate_under_mpirun_matches_one_rank(tmp_path):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    main(["evaluate", "--policy", "random", *EVAL_ARGS, "--episodes", "3", "--out", str(one)])
+    mpirun = Path(sys.executable).parent / "mpirun"
+    command = [str(mpirun), "-np", "2", "--oversubscribe"]
+    if os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    command += [sys.executable, "-m", "mpi4py", "-m", "experiments.cli", "evaluate", "--policy", "random",
+                *EVAL_ARGS, "--episodes", "3", "--out", str(two)]
+    subprocess.run(command, check=True, timeout=300, capture_output=True, text=True)
+    single, parallel = json.loads(one.read_text()), json.loads(two.read_text())
+    assert parallel["ranks"] == 2 and single["ranks"] == 1
+    assert [(e["seed"], e["score"], e["steps"]) for e in parallel["episodes"]] == \
+        [(e["seed"], e["score"], e["steps"]) for e in single["episodes"]]
+
+
+@pytest.mark.parametrize(
+    "policy_file, message",
+    [
+        ("text", "not a readable policy file"),
+        ("missing", "neither 'random', 'zero'"),
+        ("wrong size", "observation size 41"),
+    ],
+)
+def test_bad_policy_files(tmp_path, policy_file, message):
+    path = tmp_path / "policy.npz"
+    if policy_file == "text":
+        path.write_text("not a policy at all")
+    elif policy_file == "wrong size":  # a real exported policy for a 10-float observation
+        rng = np.random.default_rng(0)
+        actor = [(rng.normal(size=(10, 8)), np.zeros(8)), (rng.normal(size=(8, 18)), np.zeros(18))]
+        export.export_policy(path, actor, np.zeros(18), "tanh", np.zeros(10), np.ones(10), np.inf,
+                             np.zeros(18), np.ones(18), metadata={"env": {"features": False}})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--policy", str(path), *EVAL_ARGS])
+    assert message in str(exit_info.value) and str(path) in str(exit_info.value)
+
+
+def test_bad_out_directory(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["evaluate", "--policy", "random", *EVAL_ARGS, "--out", str(tmp_path / "no" / "r.json")])
