@@ -45,10 +45,7 @@ def allreduce_sum(x, comm: Optional[Comm] = None) -> np.ndarray:
 
     Returns a float64 array of ``x``'s shape (a 0-d array for a scalar).
     """
-    local = np.ascontiguousarray(x, dtype=np.float64)
-    total = np.empty_like(local)
-    _comm(comm).Allreduce(local, total, op=MPI.SUM)
-    return total
+    return _allreduce(x, MPI.SUM, comm)
 
 
 def allreduce_mean(x, comm: Optional[Comm] = None) -> np.ndarray:
@@ -58,9 +55,13 @@ def allreduce_mean(x, comm: Optional[Comm] = None) -> np.ndarray:
 
 def allreduce_max(x, comm: Optional[Comm] = None) -> np.ndarray:
     """Element-wise max of ``x`` over ranks (float64, ``x``'s shape)."""
-    local = np.ascontiguousarray(x, dtype=np.float64)
+    return _allreduce(x, MPI.MAX, comm)
+
+
+def _allreduce(x, op, comm) -> np.ndarray:
+    local = np.array(x, dtype=np.float64)  # a copy; keeps 0-d shapes
     result = np.empty_like(local)
-    _comm(comm).Allreduce(local, result, op=MPI.MAX)
+    _comm(comm).Allreduce(local.reshape(-1), result.reshape(-1), op=op)
     return result
 
 

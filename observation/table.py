@@ -76,25 +76,32 @@ OBSTACLE_HORIZON_BEHIND = 2.0
 # pose (0) and what the rollouts visit; the random policy locks the knees
 # hyperextended (+0.3 rad) and extends the hips (-0.55 rad).
 _JOINT_NORMALISATION = {
-    "hip": (0.0, 0.5, 3.0, 100.0),
-    "knee": (-0.2, 0.5, 3.0, 150.0),
-    "ankle": (-0.2, 0.4, 3.0, 150.0),
+    "hip": (-0.2, 0.5, 1.0, 20.0),
+    "knee": (-0.5, 0.9, 1.0, 30.0),
+    "ankle": (-0.3, 0.35, 1.0, 40.0),
 }
 
 # Standing pose of gait9dof18musc relative to the pelvis (m) and the spread
 # seen on rollouts: (x offset, x scale, y offset, y scale).
 _BODY_POSITION_NORMALISATION = {
-    "head": (-0.15, 0.3, 0.55, 0.15),
+    "head": (-0.15, 0.2, 0.55, 0.1),
     "torso": (-0.11, 0.03, 0.04, 0.05),
-    "toes": (0.1, 0.3, -0.9, 0.1),
-    "talus": (0.0, 0.3, -0.83, 0.1),
+    "toes": (0.1, 0.25, -0.9, 0.08),
+    "talus": (0.0, 0.25, -0.85, 0.08),
 }
 # Body velocity and acceleration scales relative to the pelvis: (velocity, acceleration).
 _BODY_MOTION_NORMALISATION = {
-    "head": (1.0, 20.0),
-    "torso": (0.3, 10.0),
-    "toes": (1.5, 40.0),
-    "talus": (1.5, 40.0),
+    "head": (0.4, 5.0),
+    "torso": (0.08, 1.0),
+    "toes": (0.4, 4.0),
+    "talus": (0.3, 3.5),
+}
+
+
+_ANGLE_SIGN = {
+    "hip": "> 0 flexed forward",
+    "knee": "0 straight, < 0 flexed, > 0 hyperextended",
+    "ankle": "> 0 dorsiflexed, < 0 plantarflexed",
 }
 
 
@@ -111,8 +118,7 @@ def _joint_features() -> Iterable[Feature]:
     for joint in JOINTS:
         kind = joint.split("_")[0]
         offset, scale, _, _ = _JOINT_NORMALISATION[kind]
-        yield Feature(joint, f"{_leg(joint)} {kind} angle (raw; knee <= 0 flexed, hip > 0 flexed)",
-                      "rad", offset, scale)
+        yield Feature(joint, f"{_leg(joint)} {kind} angle (raw; {_ANGLE_SIGN[kind]})", "rad", offset, scale)
     for joint in JOINTS:
         kind = joint.split("_")[0]
         yield Feature(f"{joint}_speed", f"{_leg(joint)} {kind} angular speed (raw)", "rad/s",
@@ -151,31 +157,31 @@ _CONTACT_MEANING = {
 
 def _build_table() -> tuple[Feature, ...]:
     rows = [
-        Feature("pelvis_tilt", "pelvis pitch (raw; > 0 leans back)", "rad", 0.3, 0.6),
+        Feature("pelvis_tilt", "pelvis pitch (raw; > 0 leans back)", "rad", 0.2, 0.4),
         Feature("pelvis_y", "pelvis height above the ground (the only absolute position; "
-                "the episode ends below 0.65 m)", "m", 0.9, 0.1),
+                "the episode ends below 0.65 m)", "m", 0.9, 0.08),
         Feature("pelvis_tilt_speed", "pelvis pitch speed (raw)", "rad/s", 0.0, 1.0, LOG1P),
-        Feature("pelvis_vx", "pelvis forward speed (raw)", "m/s", 0.0, 1.0, LOG1P),
-        Feature("pelvis_vy", "pelvis vertical speed (raw)", "m/s", 0.0, 0.5, LOG1P),
+        Feature("pelvis_vx", "pelvis forward speed (raw)", "m/s", 0.0, 0.5, LOG1P),
+        Feature("pelvis_vy", "pelvis vertical speed (raw)", "m/s", 0.0, 0.3, LOG1P),
         Feature("pelvis_tilt_acc", "pelvis pitch acceleration: finite difference of its speed "
-                "over 10 ms (0 on the first step)", "rad/s^2", 0.0, 15.0, LOG1P),
+                "over 10 ms (0 on the first step)", "rad/s^2", 0.0, 10.0, LOG1P),
         Feature("pelvis_ax", "pelvis forward acceleration (finite difference, 0 on the first step)",
-                "m/s^2", 0.0, 5.0, LOG1P),
+                "m/s^2", 0.0, 3.0, LOG1P),
         Feature("pelvis_ay", "pelvis vertical acceleration (finite difference, 0 on the first step)",
-                "m/s^2", 0.0, 5.0, LOG1P),
+                "m/s^2", 0.0, 3.0, LOG1P),
         *_joint_features(),
-        Feature("com_x", "centre of mass x minus pelvis x", "m", -0.12, 0.1),
-        Feature("com_y", "centre of mass y minus pelvis y", "m", 0.0, 0.06),
+        Feature("com_x", "centre of mass x minus pelvis x", "m", -0.12, 0.05),
+        Feature("com_y", "centre of mass y minus pelvis y", "m", 0.0, 0.05),
         Feature("com_vx", "centre of mass x velocity minus pelvis x velocity (raw speeds)",
-                "m/s", 0.0, 0.3, LOG1P),
+                "m/s", 0.0, 0.15, LOG1P),
         Feature("com_vy", "centre of mass y velocity minus pelvis y velocity (raw speeds)",
-                "m/s", 0.0, 0.3, LOG1P),
+                "m/s", 0.0, 0.15, LOG1P),
         Feature("com_ax", "centre of mass x acceleration in ground (finite difference of its "
                 "raw speed; = horizontal ground force / mass; 0 on the first step)",
-                "m/s^2", 0.0, 3.0, LOG1P),
+                "m/s^2", 0.0, 1.0, LOG1P),
         Feature("com_ay", "centre of mass y acceleration in ground (= vertical ground force / "
                 "mass - g: 0 standing, -9.81 in the air; 0 on the first step)",
-                "m/s^2", 0.0, 3.0, LOG1P),
+                "m/s^2", 0.0, 2.0, LOG1P),
         *_body_features(),
         *(Feature(f"{point}_contact",
                   f"{_CONTACT_MEANING[_body_kind(point)]} of the {_leg(point)} foot touching the "
@@ -190,17 +196,17 @@ def _build_table() -> tuple[Feature, ...]:
                 "(100, 0, 0) sentinel); 0: no more obstacles", "1", 0.5, 0.5),
         Feature("obstacle_next_dx", "next sphere's centre x minus pelvis x, clipped to "
                 f"{OBSTACLE_HORIZON_AHEAD:g} m; {OBSTACLE_HORIZON_AHEAD:g} when none is ahead",
-                "m", 2.5, 2.0),
+                "m", 2.0, 1.5),
         Feature("obstacle_next_top", "height of the next sphere's top above the ground "
-                "(centre y + radius); 0 when none is ahead", "m", 0.1, 0.1),
-        Feature("obstacle_next_radius", "next sphere's radius; 0 when none is ahead", "m", 0.1, 0.1),
+                "(centre y + radius); 0 when none is ahead", "m", 0.07, 0.07),
+        Feature("obstacle_next_radius", "next sphere's radius; 0 when none is ahead", "m", 0.07, 0.07),
         Feature("obstacle_prev_known", "1 once a sphere has been passed (it moved from 'next' to "
                 "behind the pelvis); 0 before", "1", 0.5, 0.5),
         Feature("obstacle_prev_dx", "previous sphere's centre x minus pelvis x (<= its radius), "
                 f"clipped to -{OBSTACLE_HORIZON_BEHIND:g} m; -{OBSTACLE_HORIZON_BEHIND:g} when none",
                 "m", -1.0, 1.0),
-        Feature("obstacle_prev_top", "height of the previous sphere's top (0 when none)", "m", 0.1, 0.1),
-        Feature("obstacle_prev_radius", "previous sphere's radius (0 when none)", "m", 0.1, 0.1),
+        Feature("obstacle_prev_top", "height of the previous sphere's top (0 when none)", "m", 0.07, 0.07),
+        Feature("obstacle_prev_radius", "previous sphere's radius (0 when none)", "m", 0.07, 0.07),
     ]
     return tuple(rows)
 

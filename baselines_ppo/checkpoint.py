@@ -1,0 +1,227 @@
+"""Self-contained, crash-safe checkpoints: one directory per save.
+
+    run_dir/checkpoints/
+        ckpt-00000010/   arrays.npz   weights, Adam moments, observation statistics
+                         state.json   counters, best score, RNG state of every rank, spaces
+                         config.json  the PPOConfig and the caller's metadata
+        ckpt-00000020/
+        latest           "ckpt-00000020"
+
+Why this layout: a save writes a hidden temp directory, fsyncs every file and
+the directory, renames it into place (atomic on POSIX), and only then replaces
+``latest`` (temp file + fsync + os.replace). A kill at any moment leaves
+either the previous ``latest`` or the new one pointing at a complete
+directory; leftovers (temp dirs, a directory that never became ``latest``)
+are ignored and cleaned when the run resumes. The env is never saved: the
+trainer makes every checkpoint an episode boundary and rebuilds envs from
+their constructor arguments.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from baselines_ppo.config import PPOConfig
+from baselines_ppo.export import atomic_write_bytes, fsync_dir
+
+CHECKPOINTS = "checkpoints"
+LATEST = "latest"
+FORMAT = "baselines_ppo.checkpoint/1"
+_NAME = re.compile(r"^ckpt-(\d{8,})$")
+_FILES = ("arrays.npz", "state.json", "config.json")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, damaged or does not fit the current run."""
+
+
+@dataclasses.dataclass
+class CheckpointData:
+    """Everything needed to continue training exactly where it stopped."""
+
+    iteration: int
+    timesteps: int
+    episodes: int
+    best_score: Optional[float]
+    weights: Dict[str, np.ndarray]  # ActorCritic.get_weights()
+    optimizer: Dict[str, np.ndarray]  # MpiAdam.state_dict()
+    obs_rms: Dict[str, np.ndarray]  # RunningMeanStd.state_dict()
+    rng_states: List[Dict[str, Any]]  # numpy bit-generator state of each rank, index = rank
+    config: Dict[str, Any]  # PPOConfig.to_dict()
+    spaces: Dict[str, Any]  # observation_size, action_size, action_low, action_high
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    path: Optional[Path] = None
+
+
+def checkpoint_name(iteration: int) -> str:
+    return f"ckpt-{iteration:08d}"
+
+
+def checkpoints_dir(run_dir) -> Path:
+    return Path(run_dir) / CHECKPOINTS
+
+
+def _iteration_of(path: Path) -> Optional[int]:
+    match = _NAME.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def list_checkpoints(run_dir) -> List[Path]:
+    """Complete checkpoint directories, oldest first."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir()
+             if p.is_dir() and _iteration_of(p) is not None and all((p / f).is_file() for f in _FILES)]
+    return sorted(found, key=_iteration_of)
+
+
+def latest_checkpoint(run_dir) -> Optional[Path]:
+    """The checkpoint ``latest`` points to; None if the run has none.
+
+    If ``latest`` is missing or names a directory that is gone, fall back to the
+    newest complete directory.
+    """
+    root = checkpoints_dir(run_dir)
+    pointer = root / LATEST
+    if pointer.is_file():
+        target = root / pointer.read_text().strip()
+        if target.is_dir() and all((target / f).is_file() for f in _FILES):
+            return target
+    complete = list_checkpoints(run_dir)
+    return complete[-1] if complete else None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def save_checkpoint(run_dir, data: CheckpointData, keep: int) -> Path:
+    """Write ``data`` atomically as the new latest checkpoint; keep the newest ``keep``.
+
+    Call on one rank only (rank 0). Returns the checkpoint directory.
+    """
+    root = checkpoints_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    name = checkpoint_name(data.iteration)
+    tmp = root / f".tmp-{name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+
+    arrays = {f"weights/{k}": v for k, v in data.weights.items()}
+    arrays.update({f"optimizer/{k}": v for k, v in data.optimizer.items()})
+    arrays.update({f"obs_rms/{k}": v for k, v in data.obs_rms.items()})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _write_file(tmp / "arrays.npz", buffer.getvalue())
+    state = {
+        "format": FORMAT,
+        "iteration": data.iteration,
+        "timesteps": data.timesteps,
+        "episodes": data.episodes,
+        "best_score": data.best_score,
+        "rng_states": data.rng_states,
+        "spaces": data.spaces,
+    }
+    _write_file(tmp / "state.json", json.dumps(state, indent=1).encode())
+    _write_file(tmp / "config.json", json.dumps({"ppo": data.config, "metadata": data.metadata},
+                                                indent=1, sort_keys=True).encode())
+    fsync_dir(tmp)
+
+    final = root / name
+    if final.exists():  # left by a run that crashed before pointing `latest` at it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    fsync_dir(root)
+    atomic_write_bytes(root / LATEST, (name + "\n").encode())
+    _prune(run_dir, keep, protect=final)
+    return final
+
+
+def _prune(run_dir, keep: int, protect: Path) -> None:
+    complete = [p for p in list_checkpoints(run_dir) if p != protect]
+    for old in complete[: max(0, len(complete) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_abandoned(run_dir, resumed: Optional[Path]) -> None:
+    """Remove what a killed run left behind: temp directories of saves that never
+    finished, and checkpoints newer than the one resumed from (a timeline that is
+    about to be rewritten). Call on rank 0 before training."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return
+    start = _iteration_of(resumed) if resumed is not None else -1
+    for path in root.iterdir():
+        if path.name.startswith(".tmp-") or path.name.startswith(f".{LATEST}.tmp-"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        elif path.is_dir() and (_iteration_of(path) or -1) > start:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def load_checkpoint(path) -> CheckpointData:
+    """Read a checkpoint directory; CheckpointError naming the path if it is damaged."""
+    path = Path(path)
+    try:
+        state = json.loads((path / "state.json").read_text())
+        saved = json.loads((path / "config.json").read_text())
+        with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError as err:
+        raise CheckpointError(f"checkpoint {path} is incomplete: {err.filename} is missing") from err
+    except (json.JSONDecodeError, zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
+        raise CheckpointError(f"checkpoint {path} is damaged ({type(err).__name__}: {err})") from err
+    if state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a baselines_ppo checkpoint (format {state.get('format')!r})")
+
+    def section(prefix):
+        return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
+
+    try:
+        return CheckpointData(
+            iteration=int(state["iteration"]), timesteps=int(state["timesteps"]),
+            episodes=int(state["episodes"]), best_score=state["best_score"],
+            weights=section("weights"), optimizer=section("optimizer"), obs_rms=section("obs_rms"),
+            rng_states=list(state["rng_states"]), config=saved["ppo"], spaces=state["spaces"],
+            metadata=saved.get("metadata", {}), path=path)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is damaged (missing or bad {err})") from err
+
+
+def check_compatible(data: CheckpointData, config: PPOConfig, observation_size: int, action_size: int) -> List[str]:
+    """Raise CheckpointError if the checkpoint cannot be loaded into the network
+    ``config`` builds for these spaces, naming both values. Returns descriptions of
+    the harmless settings that changed (learning rate, ...), for the log."""
+    wanted = {"observation_size": observation_size, "action_size": action_size,
+              "hidden_sizes": list(config.hidden_sizes), "activation": config.activation}
+    saved = {"observation_size": data.spaces.get("observation_size"),
+             "action_size": data.spaces.get("action_size"),
+             "hidden_sizes": list(data.config.get("hidden_sizes", [])),
+             "activation": data.config.get("activation")}
+    for key in wanted:
+        if saved[key] != wanted[key]:
+            raise CheckpointError(
+                f"checkpoint {data.path} was trained with {key} = {saved[key]}, but this run has "
+                f"{key} = {wanted[key]}; resume with the checkpoint's settings or pick another run directory")
+    current = config.to_dict()
+    changed = []
+    for key, value in sorted(current.items()):
+        if key in data.config and data.config[key] != value:
+            changed.append(f"{key}: {data.config[key]!r} -> {value!r}")
+    return changed

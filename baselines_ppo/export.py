@@ -1,0 +1,210 @@
+"""A trained policy as one small ``.npz`` file, usable with numpy alone.
+
+Evaluation, rendering and submission machines need neither TensorFlow nor MPI:
+this module imports neither. The file holds the actor weights, the activation,
+the observation normaliser statistics it was trained with (evaluating on other
+statistics would be a different policy), observation/action sizes, action
+bounds, and a JSON metadata string (e.g. the env config of the run).
+
+    policy = load_policy("runs/round2/best_policy.npz")
+    action = policy.act(observation)   # deterministic mean, clipped to bounds
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from baselines_ppo.numpy_policy import Layers, activate, mlp_forward
+
+FORMAT = "baselines_ppo.policy/1"
+POLICY_FILE = "policy.npz"
+BEST_POLICY_FILE = "best_policy.npz"
+
+PathLike = Union[str, os.PathLike]
+
+
+class PolicyFileError(ValueError):
+    """The file is not an exported policy, or it is damaged."""
+
+
+class ExportedPolicy:
+    """A deterministic policy: ``act(obs) -> action``.
+
+    obs of shape (observation_size,) or (batch, observation_size), the raw
+    observation from the env; returns the Gaussian mean, clipped to the action
+    bounds, of shape (action_size,) or (batch, action_size).
+    """
+
+    def __init__(self, actor: Layers, log_std: np.ndarray, activation: str, obs_mean: np.ndarray,
+                 obs_std: np.ndarray, obs_clip: float, action_low: np.ndarray, action_high: np.ndarray,
+                 metadata: Optional[Dict[str, Any]] = None, path: Optional[str] = None):
+        self.actor = [(np.asarray(k, np.float64), np.asarray(b, np.float64)) for k, b in actor]
+        self.log_std = np.asarray(log_std, np.float64)
+        self.activation = str(activation)
+        activate(self.activation, np.zeros(1))  # fail early on an unknown name
+        self.obs_mean = np.asarray(obs_mean, np.float64)
+        self.obs_std = np.asarray(obs_std, np.float64)
+        self.obs_clip = float(obs_clip)
+        self.action_low = np.asarray(action_low, np.float64)
+        self.action_high = np.asarray(action_high, np.float64)
+        self.metadata = dict(metadata or {})
+        self.path = path
+
+    @property
+    def observation_size(self) -> int:
+        return int(self.actor[0][0].shape[0])
+
+    @property
+    def action_size(self) -> int:
+        return int(self.actor[-1][0].shape[1])
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.obs_mean) / self.obs_std, -self.obs_clip, self.obs_clip)
+
+    def act(self, obs) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        if batch.ndim != 2 or batch.shape[1] != self.observation_size:
+            raise ValueError(f"policy {self.path or ''} expects observations of size {self.observation_size}, "
+                             f"got an array of shape {obs.shape}")
+        action = np.clip(mlp_forward(self.actor, self.activation, self.normalize(batch)),
+                         self.action_low, self.action_high)
+        return action[0] if single else action
+
+    def __repr__(self):
+        hidden = [k.shape[1] for k, _ in self.actor[:-1]]
+        return (f"ExportedPolicy({self.observation_size} -> {hidden} {self.activation} -> "
+                f"{self.action_size}, path={self.path!r})")
+
+
+def export_policy(path: PathLike, actor: Layers, log_std: np.ndarray, activation: str,
+                  obs_mean: np.ndarray, obs_std: np.ndarray, obs_clip: float,
+                  action_low: np.ndarray, action_high: np.ndarray,
+                  metadata: Optional[Dict[str, Any]] = None) -> Path:
+    """Write the policy to ``path`` atomically (temp file, fsync, rename).
+
+    A reader never sees a half-written file, even if the trainer is killed mid-write.
+    obs_clip may be ``inf`` (no normalisation: mean 0, std 1).
+    """
+    path = Path(path)
+    arrays: Dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "activation": np.array(activation),
+        "n_layers": np.array(len(actor)),
+        "log_std": np.asarray(log_std, np.float32),
+        "obs_mean": np.asarray(obs_mean, np.float64),
+        "obs_std": np.asarray(obs_std, np.float64),
+        "obs_clip": np.array(float(obs_clip)),
+        "action_low": np.asarray(action_low, np.float64),
+        "action_high": np.asarray(action_high, np.float64),
+        "metadata": np.array(json.dumps(metadata or {}, sort_keys=True)),
+    }
+    for i, (kernel, bias) in enumerate(actor):
+        arrays[f"kernel_{i}"] = np.asarray(kernel, np.float32)
+        arrays[f"bias_{i}"] = np.asarray(bias, np.float32)
+    data = io.BytesIO()
+    np.savez(data, **arrays)
+    atomic_write_bytes(path, data.getvalue())
+    return path
+
+
+def load_policy(path: PathLike) -> ExportedPolicy:
+    """Read a file written by :func:`export_policy` (or a run dir: see :func:`find_policy`).
+
+    Raises FileNotFoundError if missing, PolicyFileError (naming the path) if the
+    file is not a policy or is damaged.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = find_policy(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no policy file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
+        raise PolicyFileError(f"{path} is not a readable policy file ({type(err).__name__}: {err})") from err
+    if "format" not in data or str(data["format"]) != FORMAT:
+        raise PolicyFileError(f"{path} is not a policy file written by baselines_ppo.export "
+                              f"(format {str(data.get('format', 'missing'))!r}, expected {FORMAT!r})")
+    try:
+        n_layers = int(data["n_layers"])
+        actor = [(data[f"kernel_{i}"], data[f"bias_{i}"]) for i in range(n_layers)]
+        metadata = json.loads(str(data["metadata"]))
+        policy = ExportedPolicy(actor, data["log_std"], str(data["activation"]), data["obs_mean"],
+                                data["obs_std"], float(data["obs_clip"]), data["action_low"],
+                                data["action_high"], metadata, str(path))
+    except (KeyError, ValueError, TypeError) as err:
+        raise PolicyFileError(f"{path} is a damaged policy file ({type(err).__name__}: {err})") from err
+    _check_shapes(policy, path)
+    return policy
+
+
+def _check_shapes(policy: ExportedPolicy, path: Path) -> None:
+    previous = policy.observation_size
+    for i, (kernel, bias) in enumerate(policy.actor):
+        if kernel.ndim != 2 or kernel.shape[0] != previous or bias.shape != (kernel.shape[1],):
+            raise PolicyFileError(f"{path} is a damaged policy file: layer {i} has kernel {kernel.shape} "
+                                  f"and bias {bias.shape} after a layer of width {previous}")
+        previous = kernel.shape[1]
+    for name, value, size in (("obs_mean", policy.obs_mean, policy.observation_size),
+                              ("obs_std", policy.obs_std, policy.observation_size),
+                              ("action_low", policy.action_low, policy.action_size),
+                              ("action_high", policy.action_high, policy.action_size),
+                              ("log_std", policy.log_std, policy.action_size)):
+        if value.shape != (size,):
+            raise PolicyFileError(f"{path} is a damaged policy file: {name} has shape {value.shape}, expected ({size},)")
+
+
+def find_policy(run: PathLike, best: bool = False) -> Path:
+    """The exported policy of a run directory (or ``run`` itself if it is a file).
+
+    best=True prefers ``best_policy.npz`` (best mean episode distance, else
+    return); otherwise the latest ``policy.npz``. Falls back to whichever exists.
+    """
+    run = Path(run)
+    if run.is_file():
+        return run
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run} is neither a policy file nor a run directory")
+    order: Tuple[str, ...] = (BEST_POLICY_FILE, POLICY_FILE) if best else (POLICY_FILE, BEST_POLICY_FILE)
+    for name in order:
+        if (run / name).is_file():
+            return run / name
+    raise FileNotFoundError(f"{run} holds no exported policy ({' or '.join(order)}); "
+                            "the trainer writes one at every checkpoint")
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old or the new file, never
+    a mix: write a temp file in the same directory, fsync, rename, fsync the directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: PathLike) -> None:
+    """Make a rename inside ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+

@@ -1,0 +1,98 @@
+"""Glue between TensorFlow variables and the numpy/MPI side.
+
+* ``limit_threads`` -- one thread per rank, before TensorFlow starts.
+* ``FlatParameters`` -- all trainable variables as one float32 vector (get/set),
+  the layout the flat gradient of ``ActorCritic.loss_and_gradient`` uses.
+* ``broadcast_parameters`` -- rank 0's initial weights everywhere, once.
+* ``check_synced`` -- a cheap checksum compared across ranks; aborts the job if
+  they drifted (they must not: every rank applies the same averaged update).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Sequence
+
+import numpy as np
+
+from baselines_ppo import mpi
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def limit_threads() -> None:
+    """One compute thread per rank for TF, OpenMP and BLAS.
+
+    With N ranks on N cores every extra thread only competes with the
+    simulators. Must run before TensorFlow executes its first op (importing it
+    is fine); environment variables also cover libraries loaded later and
+    child processes. Variables the user already set are kept.
+    """
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    import tensorflow as tf
+
+    intra = int(os.environ["TF_NUM_INTRAOP_THREADS"])
+    inter = int(os.environ["TF_NUM_INTEROP_THREADS"])
+    if (tf.config.threading.get_intra_op_parallelism_threads() == intra
+            and tf.config.threading.get_inter_op_parallelism_threads() == inter):
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError as err:  # TF already initialised by an earlier op in this process
+        raise RuntimeError("limit_threads() must be called before TensorFlow runs any op "
+                           f"(call it at the start of the program): {err}") from err
+
+
+class FlatParameters:
+    """Reads and writes a list of TF variables as one float32 vector."""
+
+    def __init__(self, variables: Sequence):
+        import tensorflow as tf
+
+        self.variables = list(variables)
+        self.shapes = [tuple(v.shape) for v in self.variables]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.size = int(sum(self.sizes))
+
+        @tf.function(input_signature=[tf.TensorSpec([self.size], tf.float32)])
+        def _assign(flat):
+            for v, part, shape in zip(self.variables, tf.split(flat, self.sizes), self.shapes):
+                v.assign(tf.reshape(part, shape))
+
+        self._assign = _assign
+
+    def get(self) -> np.ndarray:
+        """Shape (size,) float32 copy of the variables."""
+        return np.concatenate([v.numpy().ravel() for v in self.variables]).astype(np.float32)
+
+    def set(self, flat: np.ndarray) -> None:
+        flat = np.asarray(flat, dtype=np.float32)
+        if flat.shape != (self.size,):
+            raise ValueError(f"flat parameter vector has shape {flat.shape}, expected ({self.size},)")
+        self._assign(flat)
+
+
+def broadcast_parameters(flat_params: FlatParameters, comm=None) -> None:
+    """Give every rank rank 0's weights (call once, after building the networks)."""
+    flat_params.set(mpi.broadcast(flat_params.get(), comm=comm))
+
+
+def parameter_checksum(flat: np.ndarray) -> str:
+    """A short digest of the exact bytes of the parameters."""
+    return hashlib.sha1(np.ascontiguousarray(flat, dtype=np.float32).tobytes()).hexdigest()[:16]
+
+
+def check_synced(flat: np.ndarray, comm=None, context: str = "") -> None:
+    """Abort the MPI job if the ranks' parameters differ (collective).
+
+    Ranks only stay identical if every one applies the same averaged update;
+    a difference means a bug or a broken reduction, and training on would
+    silently average gradients of different policies.
+    """
+    sums = mpi.allgather(parameter_checksum(flat), comm=comm)
+    if len(set(sums)) > 1:
+        listing = ", ".join(f"rank {r}: {s}" for r, s in enumerate(sums))
+        mpi.abort(f"ranks hold different parameters{(' ' + context) if context else ''} ({listing})", comm=comm)

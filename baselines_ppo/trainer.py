@@ -1,0 +1,443 @@
+"""The training loop: collect, update, log, checkpoint -- one function each.
+
+Run the same ``train`` on every rank (``mpirun -np N``) or in a plain process.
+Each rank steps its own env; the ranks share one set of weights, kept
+identical by averaging gradients (:mod:`baselines_ppo.mpi_adam`).
+
+Stopping: SIGINT, SIGTERM or SIGUSR1 (which mpirun forwards to every rank)
+finish the current iteration, save a checkpoint and return; a second SIGINT or
+SIGTERM abandons at once (the previous checkpoint stays intact).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from baselines_ppo import mpi
+from baselines_ppo.buffer import Batch, RolloutBuffer
+from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, check_compatible, clean_abandoned,
+                                      latest_checkpoint, load_checkpoint, save_checkpoint)
+from baselines_ppo.config import PPOConfig
+from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_bytes, export_policy
+from baselines_ppo.logger import Logger, default_progress_mode
+from baselines_ppo.numpy_policy import NumpyActorCritic
+from baselines_ppo.rollout import Collector, ObservationNormalizer, RolloutStats
+from baselines_ppo.running_mean_std import RunningMeanStd
+from baselines_ppo.tf_util import FlatParameters, broadcast_parameters, check_synced, limit_threads
+
+RUN_CONFIG_FILE = "config.json"
+
+EnvFn = Callable[[int], Any]  # seed -> gymnasium env (not yet reset)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank`` for numpy, TensorFlow and its env."""
+    return seed + 10000 * rank
+
+
+def episode_seed(seed_of_rank: int, iteration: int) -> int:
+    """Seed of the env reset that starts iteration ``iteration`` after a checkpoint.
+
+    Depends on (seed, rank, iteration) only, so a resumed run resets its env
+    exactly as the uninterrupted run did at the same checkpoint.
+    """
+    if iteration == 0:
+        return seed_of_rank
+    return int(np.random.SeedSequence([seed_of_rank, iteration]).generate_state(1)[0])
+
+
+@dataclasses.dataclass
+class Counters:
+    """Training progress; identical on every rank."""
+
+    iteration: int = 0
+    timesteps: int = 0
+    episodes: int = 0
+    best_score: Optional[float] = None
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: Path
+    iterations: int
+    timesteps: int
+    best_score: Optional[float]
+    interrupted: bool
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM/SIGUSR1 into a flag checked between iterations.
+
+    A second SIGINT or SIGTERM raises KeyboardInterrupt: the user insists.
+    Handlers are only installed from the main thread and restored on exit.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self):
+        self.requested = False
+        self._previous: Dict[int, Any] = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum != signal.SIGUSR1:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class Learner:
+    """The networks, their flat view, the optimiser and the observation statistics."""
+
+    def __init__(self, config: PPOConfig, observation_size: int, action_size: int,
+                 rng: np.random.Generator, comm=None):
+        from baselines_ppo.mpi_adam import MpiAdam
+        from baselines_ppo.policy import ActorCritic
+
+        self.config = config
+        self.model = ActorCritic(observation_size, action_size, config.hidden_sizes, config.activation,
+                                 config.init_log_std, rng)
+        self.flat = FlatParameters(self.model.parameters)
+        broadcast_parameters(self.flat, comm=comm)
+        self.adam = MpiAdam(self.flat.size, epsilon=config.adam_eps, comm=comm)
+        self.obs_rms = RunningMeanStd((observation_size,))
+        self.normalize = ObservationNormalizer(self.obs_rms, config.normalize_observations, config.obs_clip)
+        self.comm = comm
+
+
+# --- the four steps of an iteration ----------------------------------------------
+
+
+def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
+            rng: np.random.Generator) -> (Batch, RolloutStats, NumpyActorCritic):
+    """Fill the buffer with the current policy, update the observation statistics
+    (pooled over ranks), compute advantages (collective).
+
+    Returns the batch, the rollout statistics, and the numpy policy that acted
+    (what the iteration's episode scores measure).
+    """
+    config = learner.config
+    acting = learner.model.numpy_policy()
+    stats = collector.collect(acting, learner.normalize, buffer, rng)
+    if config.normalize_observations:
+        mean, std, count = mpi.moments(stats.raw_observations, comm=learner.comm)
+        learner.obs_rms.update_from_moments(mean, np.square(std), count)
+    batch = buffer.finish(stats.last_value, config.gamma, config.lam, config.normalize_advantages,
+                          config.reward_scale, comm=learner.comm)
+    return batch, stats, acting
+
+
+def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator) -> Dict[str, float]:
+    """PPO epochs over this rank's batch; each minibatch step averages gradients
+    over ranks (collective). Returns rank-local means of the diagnostics."""
+    import tensorflow as tf
+
+    config, model, comm = learner.config, learner.model, learner.comm
+    coefficients = [tf.constant(v, tf.float32) for v in (config.clip_range, config.entropy_coef, config.vf_coef)]
+    params = learner.flat.get()
+    history: Dict[str, List[float]] = {}
+    grad_norms = []
+    epochs_run = 0
+    for _ in range(config.epochs):
+        order = rng.permutation(config.steps_per_rank)
+        epoch_kl = []
+        for start in range(0, config.steps_per_rank, config.minibatch_size):
+            idx = order[start:start + config.minibatch_size]
+            grad, stats = model.loss_and_gradient(
+                batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
+                batch.advantages[idx], batch.returns[idx], *coefficients)
+            params, norm = learner.adam.step(params, grad.numpy(), lr, config.max_grad_norm)
+            learner.flat.set(params)
+            grad_norms.append(norm)
+            for key, value in stats.items():
+                history.setdefault(key, []).append(float(value))
+            epoch_kl.append(float(stats["approx_kl"]))
+        epochs_run += 1
+        if config.target_kl is not None:
+            # averaged over ranks so that every rank stops after the same epoch
+            if float(mpi.allreduce_mean(np.mean(epoch_kl), comm=comm)) > 1.5 * config.target_kl:
+                break
+    result = {key: float(np.mean(values)) for key, values in history.items()}
+    result["epochs"] = epochs_run
+    result["grad_norm"] = float(np.mean(grad_norms))
+    return result
+
+
+def explained_variance(values: np.ndarray, returns: np.ndarray, comm=None) -> float:
+    """1 - Var(returns - values) / Var(returns) over all ranks (collective):
+    1 = the critic predicts the targets, 0 = no better than their mean."""
+    _, std_returns, _ = mpi.moments(returns, comm=comm)
+    _, std_error, _ = mpi.moments(returns - values, comm=comm)
+    if std_returns == 0:
+        return float("nan")
+    return float(1.0 - np.square(std_error) / np.square(std_returns))
+
+
+def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, batch: Batch,
+                  diagnostics: Dict[str, float], lr: float, action_std: float, seconds: Dict[str, float],
+                  steps: int, comm=None) -> Optional[Dict[str, float]]:
+    """Store this rank's numbers and dump one row (collective); the row on rank 0."""
+    episodes = rollout.episodes
+    logger.store("time/iteration", counters.iteration)
+    logger.store("time/timesteps", counters.timesteps)
+    logger.store("time/episodes", counters.episodes)
+    logger.store("rollout/ep_return", [e.ret for e in episodes])
+    logger.store("rollout/ep_length", [e.length for e in episodes])
+    logger.store("rollout/episodes", len(episodes), reduce="sum")
+    logger.store("rollout/terminated_fraction", [float(e.terminated) for e in episodes])
+    distances = [e.distance for e in episodes if e.distance is not None]
+    if distances:
+        logger.store("rollout/distance", distances)
+        logger.store("rollout/distance_max", distances, reduce="max")
+    for episode in episodes:
+        for term, value in episode.reward_terms.items():
+            logger.store(f"reward/{term}", value)
+    logger.store("rollout/sim_errors", rollout.sim_errors, reduce="sum")
+    logger.store("losses/policy", diagnostics["policy_loss"])
+    logger.store("losses/value", diagnostics["value_loss"])
+    logger.store("train/approx_kl", diagnostics["approx_kl"])
+    logger.store("train/entropy", diagnostics["entropy"])
+    logger.store("train/clipfrac", diagnostics["clipfrac"])
+    logger.store("train/epochs", diagnostics["epochs"])
+    logger.store("train/grad_norm", diagnostics["grad_norm"])
+    logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))
+    logger.store("train/lr", lr)
+    logger.store("train/action_std", action_std)
+    total = seconds["env"] + seconds["learn"]
+    logger.store("perf/steps_per_s", steps / max(seconds["wall"], 1e-9))
+    logger.store("perf/env_s", seconds["env"])
+    logger.store("perf/learn_s", seconds["learn"])
+    logger.store("perf/learn_fraction", seconds["learn"] / total if total > 0 else float("nan"))
+    return logger.dump()
+
+
+def iteration_score(row: Optional[Dict[str, float]]) -> Optional[float]:
+    """What "best" means: mean episode distance if the env reports one, else mean return."""
+    if row is None:
+        return None
+    for key in ("rollout/distance", "rollout/ep_return"):
+        value = row.get(key)
+        if value is not None and np.isfinite(value):
+            return float(value)
+    return None
+
+
+# --- checkpoints and exported policies -------------------------------------------
+
+
+@dataclasses.dataclass
+class PolicySnapshot:
+    """The numpy actor that collected an iteration, with the statistics it used."""
+
+    policy: NumpyActorCritic
+    obs_rms: Dict[str, np.ndarray]
+    info: Dict[str, Any]
+
+
+def write_policy(path: Path, snapshot: PolicySnapshot, learner: Learner, collector: Collector,
+                 metadata: Dict[str, Any]) -> None:
+    config = learner.config
+    if config.normalize_observations:
+        mean = snapshot.obs_rms["mean"]
+        std = np.sqrt(snapshot.obs_rms["var"] + 1e-8)
+        clip = config.obs_clip
+    else:  # identity: the network saw raw observations
+        mean, std, clip = np.zeros(collector.observation_size), np.ones(collector.observation_size), np.inf
+    export_policy(path, snapshot.policy.actor, snapshot.policy.log_std, snapshot.policy.activation, mean, std,
+                  clip, collector.action_low, collector.action_high, {**metadata, "training": snapshot.info})
+
+
+def save(run_dir: Path, learner: Learner, collector: Collector, counters: Counters, rng: np.random.Generator,
+         metadata: Dict[str, Any], best: Optional[PolicySnapshot]) -> Optional[Path]:
+    """Checkpoint + latest policy + best policy if it improved (collective: the RNG
+    states of all ranks are gathered; rank 0 writes). Returns the checkpoint dir on rank 0."""
+    rng_states = mpi.gather(rng.bit_generator.state, comm=learner.comm)
+    if not mpi.is_root(learner.comm):
+        return None
+    data = CheckpointData(
+        iteration=counters.iteration, timesteps=counters.timesteps, episodes=counters.episodes,
+        best_score=counters.best_score, weights=learner.model.get_weights(),
+        optimizer=learner.adam.state_dict(), obs_rms=learner.obs_rms.state_dict(), rng_states=rng_states,
+        config=learner.config.to_dict(), spaces=spaces_of(collector), metadata=metadata)
+    path = save_checkpoint(run_dir, data, learner.config.keep_checkpoints)
+    current = PolicySnapshot(learner.model.numpy_policy(), learner.obs_rms.state_dict(),
+                             {"iteration": counters.iteration, "timesteps": counters.timesteps})
+    write_policy(run_dir / POLICY_FILE, current, learner, collector, metadata)
+    if best is not None:
+        write_policy(run_dir / BEST_POLICY_FILE, best, learner, collector, metadata)
+    return path
+
+
+def spaces_of(collector: Collector) -> Dict[str, Any]:
+    return {"observation_size": collector.observation_size, "action_size": collector.action_size,
+            "action_low": collector.action_low.tolist(), "action_high": collector.action_high.tolist()}
+
+
+def restore(learner: Learner, data: CheckpointData, rng: np.random.Generator, rank: int) -> Counters:
+    """Load a checkpoint (already read and checked) into this rank's learner and RNG."""
+    source = f"checkpoint {data.path}"
+    learner.model.set_weights(data.weights, source)
+    learner.adam.load_state_dict(data.optimizer, source)
+    learner.obs_rms.load_state_dict(data.obs_rms)
+    if rank < len(data.rng_states):
+        rng.bit_generator.state = data.rng_states[rank]
+    return Counters(data.iteration, data.timesteps, data.episodes, data.best_score)
+
+
+def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector: Collector, comm):
+    """Rank 0 decides; every rank gets the same answer (data or the same error)."""
+    answer = None
+    if mpi.is_root(comm):
+        try:
+            path = latest_checkpoint(run_dir)
+            if path is not None and not resume:
+                raise CheckpointError(f"{run_dir} already holds checkpoint {path.name}: pass resume=True "
+                                      "(--resume) to continue it, or choose another run directory")
+            data = load_checkpoint(path) if path is not None else None
+            changes = check_compatible(data, config, collector.observation_size, collector.action_size) \
+                if data is not None else []
+            clean_abandoned(run_dir, path)
+            answer = ("ok", data, changes)
+        except CheckpointError as err:
+            answer = ("error", str(err), None)
+    answer = mpi.broadcast(answer, comm=comm)
+    if answer[0] == "error":
+        raise CheckpointError(answer[1])
+    return answer[1], answer[2]
+
+
+# --- the loop ----------------------------------------------------------------------
+
+
+def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] = None, resume: bool = False,
+          quiet: bool = False, progress: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
+          run_files: Optional[Dict[str, str]] = None, tensorboard: bool = True, comm=None) -> TrainResult:
+    """Train PPO on ``env_fn(seed)`` (one env per rank); write everything to ``run_dir``.
+
+    iterations: stop once this many iterations exist in total (resumed ones
+        included); None: enough to reach config.total_timesteps.
+    resume: continue from the latest checkpoint in run_dir (a fresh start if there
+        is none); without it an existing checkpoint is an error.
+    quiet / progress: progress display on rank 0: "bar", "lines" (one plain line
+        per iteration, the default when quiet or not on a terminal) or "none".
+    metadata: JSON-able dict stored in checkpoints and exported policies (e.g. the
+        experiment config, so evaluation can rebuild the same env).
+    run_files: {file name: text} written into run_dir by rank 0 once the run is
+        known to start (after the checkpoint checks), e.g. the config as TOML.
+    Returns a TrainResult (same on every rank).
+    """
+    limit_threads()
+    import tensorflow as tf
+    from gymnasium import spaces
+
+    run_dir = Path(run_dir)
+    metadata = dict(metadata or {})
+    rank, size = mpi.rank(comm), mpi.size(comm)
+    seed = rank_seed(config.seed, rank)
+    rng = np.random.default_rng(seed)
+    tf.random.set_seed(seed)
+
+    env = env_fn(seed)
+    if not isinstance(env.action_space, spaces.Box):
+        raise TypeError(f"baselines_ppo trains envs with a Box action space, got {env.action_space}")
+    collector = Collector(env)
+    learner = Learner(config, collector.observation_size, collector.action_size, rng, comm)
+    data, changes = _find_resume_point(run_dir, resume, config, collector, comm)
+    counters = restore(learner, data, rng, rank) if data is not None else Counters()
+
+    target = iterations if iterations is not None else config.total_iterations(size)
+    steps_per_iteration = config.steps_per_rank * size
+    if progress is None:
+        progress = "lines" if quiet else default_progress_mode()
+    logger = Logger(run_dir, total_timesteps=target * steps_per_iteration,
+                    resume_iteration=counters.iteration if data is not None else None,
+                    progress=progress, tensorboard=tensorboard, comm=comm)
+    if mpi.is_root(comm):
+        _write_run_config(run_dir, config, metadata, size)
+        for name, text in (run_files or {}).items():
+            atomic_write_bytes(run_dir / name, text.encode())
+        if data is not None:
+            logger.message(f"resuming {data.path} at iteration {counters.iteration} "
+                           f"({counters.timesteps} steps)")
+            if changes:
+                logger.message("settings changed since the checkpoint: " + "; ".join(changes))
+            if len(data.rng_states) != size:
+                logger.message(f"the checkpoint was written by {len(data.rng_states)} ranks, this run has {size}: "
+                               "continuing, but not bit-for-bit as an uninterrupted run")
+        elif resume:
+            logger.message(f"no checkpoint in {run_dir}: starting a new run")
+    if counters.iteration >= target:
+        logger.message(f"{counters.iteration} iterations already done (asked for {target}): nothing to do")
+        logger.close()
+        env.close()
+        return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, False)
+
+    buffer = RolloutBuffer(config.steps_per_rank, collector.observation_size, collector.action_size)
+    collector.reset(episode_seed(seed, counters.iteration))
+    best: Optional[PolicySnapshot] = None
+    interrupted = False
+    with StopRequest() as stop:
+        try:
+            while counters.iteration < target:
+                wall_start = time.perf_counter()
+                rms_before = learner.obs_rms.state_dict()
+                batch, rollout, acting = collect(collector, learner, buffer, rng)
+                learn_start = time.perf_counter()
+                lr = config.learning_rate_at(counters.timesteps)
+                diagnostics = update(learner, batch, lr, rng)
+                learn_s = time.perf_counter() - learn_start + rollout.policy_seconds
+
+                counters.iteration += 1
+                counters.timesteps += steps_per_iteration
+                counters.episodes += int(mpi.allreduce_sum(len(rollout.episodes), comm=comm))
+                seconds = {"env": rollout.env_seconds, "learn": learn_s,
+                           "wall": time.perf_counter() - wall_start}
+                row = log_iteration(logger, counters, rollout, batch, diagnostics, lr,
+                                    float(np.exp(acting.log_std).mean()), seconds, steps_per_iteration, comm)
+                score = iteration_score(row)
+                if score is not None and (counters.best_score is None or score > counters.best_score):
+                    counters.best_score = score
+                    best = PolicySnapshot(acting, rms_before, {"iteration": counters.iteration - 1,
+                                                               "timesteps": counters.timesteps - steps_per_iteration,
+                                                               "score": score})
+
+                stopping = mpi.any_rank(stop.requested, comm=comm)
+                if counters.iteration % config.check_sync_every == 0:
+                    check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")
+                if (stopping or counters.iteration % config.checkpoint_every == 0
+                        or counters.iteration >= target):
+                    save(run_dir, learner, collector, counters, rng, metadata, best)
+                    best = None
+                    collector.reset(episode_seed(seed, counters.iteration))
+                if stopping:
+                    interrupted = True
+                    logger.message(f"stopped after iteration {counters.iteration}; checkpoint saved in "
+                                   f"{run_dir}; continue with resume (--resume)")
+                    break
+        finally:
+            logger.close()
+            env.close()
+    return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, interrupted)
+
+
+def _write_run_config(run_dir: Path, config: PPOConfig, metadata: Dict[str, Any], size: int) -> None:
+    """Dump everything that defines the run at its start (rank 0)."""
+    content = {"ppo": config.to_dict(), "metadata": metadata, "ranks": size,
+               "rank_seeds": [rank_seed(config.seed, r) for r in range(size)]}
+    atomic_write_bytes(run_dir / RUN_CONFIG_FILE, json.dumps(content, indent=1, sort_keys=True).encode())

@@ -1,0 +1,84 @@
+"""Policies the commands can run, named by a spec string.
+
+    policy = make_policy("random", env.observation_space, env.action_space, seed=0)
+    action = policy.act(obs)
+
+Specs: ``random`` (uniform in the action box), ``zero`` (all excitations 0:
+the skeleton collapses passively), a path to an exported policy ``.npz``
+(``baselines_ppo.export``), or a run directory (its exported policy).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+BUILTIN_POLICIES = ("random", "zero")
+RAW_SIZE, FEATURE_SIZE = 41, 82  # observation sizes with env.features off / on
+
+
+class RandomPolicy:
+    """Actions uniform in the (bounded) action box, from its own seeded RNG."""
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int = 0):
+        self.low = np.asarray(action_space.low, dtype=np.float64)
+        self.high = np.asarray(action_space.high, dtype=np.float64)
+        if not (np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high))):
+            raise ValueError("the random policy needs a bounded action space")
+        self.dtype = action_space.dtype
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high).astype(self.dtype)
+
+
+class ZeroPolicy:
+    """All zeros (no muscle excitation)."""
+
+    def __init__(self, action_space: gym.spaces.Box):
+        self.action = np.zeros(action_space.shape, dtype=action_space.dtype)
+
+    def act(self, obs) -> np.ndarray:
+        return self.action.copy()
+
+
+def _box_size(space: gym.Space, what: str) -> int:
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise ValueError(f"{what} space must be a 1-D Box, got {space}")
+    return int(space.shape[0])
+
+
+def load_exported_policy(path: Path, observation_space: gym.Space, action_space: gym.Space):
+    """The exported policy at ``path`` (file or run directory), checked against the spaces."""
+    from baselines_ppo import export  # lazy: numpy-only, but not needed by random/zero
+
+    policy = export.load_policy(export.find_policy(path))
+    env_obs, env_act = _box_size(observation_space, "observation"), _box_size(action_space, "action")
+    if policy.observation_size != env_obs or policy.action_size != env_act:
+        hint = ""
+        if {policy.observation_size, env_obs} == {RAW_SIZE, FEATURE_SIZE}:
+            trained_on = "82 features" if policy.observation_size == FEATURE_SIZE else "raw 41 floats"
+            hint = f" (the policy was trained on the {trained_on}: set env.features to match)"
+        raise ValueError(
+            f"policy {path} takes observations of size {policy.observation_size} and gives actions of "
+            f"size {policy.action_size}, but the env has observation size {env_obs} and action size "
+            f"{env_act}{hint}"
+        )
+    return policy
+
+
+def make_policy(spec: str, observation_space: gym.Space, action_space: gym.Space, seed: int = 0):
+    """An object with ``act(obs) -> action`` for ``spec`` (see the module docstring)."""
+    spec = str(spec)
+    if spec == "random":
+        return RandomPolicy(action_space, seed)
+    if spec == "zero":
+        return ZeroPolicy(action_space)
+    path = Path(spec)
+    if path.exists():
+        return load_exported_policy(path, observation_space, action_space)
+    raise ValueError(
+        f"unknown policy {spec!r}: expected one of {list(BUILTIN_POLICIES)}, a policy .npz file "
+        "or a run directory holding one (no such file or directory)"
+    )
