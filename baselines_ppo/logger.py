@@ -21,32 +21,21 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
 from baselines_ppo import mpi
 from baselines_ppo.export import atomic_write_bytes
+from baselines_ppo.progress import (PROGRESS_CSV, as_float, column_key, format_line, format_postfix,
+                                    formatted_row, read_progress)
 
-PROGRESS_CSV = "progress.csv"
 TENSORBOARD_DIR = "tb"
 PROGRESS_MODES = ("bar", "lines", "none")
-
-#: Preferred column order; other keys follow alphabetically.
-COLUMN_ORDER = (
-    "time/iteration", "time/timesteps", "time/episodes", "time/elapsed_s",
-    "rollout/ep_return", "rollout/ep_length", "rollout/distance", "rollout/distance_max",
-    "rollout/episodes", "rollout/terminated_fraction", "rollout/sim_errors",
-    "losses/policy", "losses/value",
-    "train/approx_kl", "train/entropy", "train/clipfrac", "train/explained_var", "train/lr",
-    "train/epochs", "train/action_std", "train/grad_norm",
-    "perf/steps_per_s", "perf/env_s", "perf/learn_s", "perf/learn_fraction",
-)
 
 _REDUCERS = {
     "mean": lambda v: float(np.mean(v)) if len(v) else math.nan,
@@ -54,17 +43,6 @@ _REDUCERS = {
     "min": lambda v: float(np.min(v)) if len(v) else math.nan,
     "sum": lambda v: float(np.sum(v)) if len(v) else 0.0,
 }
-
-
-def column_key(name: str) -> Tuple[int, str]:
-    return (COLUMN_ORDER.index(name), "") if name in COLUMN_ORDER else (len(COLUMN_ORDER), name)
-
-
-def read_progress(path) -> Tuple[List[str], List[Dict[str, str]]]:
-    """(header, rows) of a progress.csv."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        return list(reader.fieldnames or []), list(reader)
 
 
 class Logger:
@@ -109,10 +87,10 @@ class Logger:
             self.csv_path.unlink(missing_ok=True)
             return 0.0
         header, rows = read_progress(self.csv_path)
-        kept = [row for row in rows if _as_float(row.get("time/iteration")) <= resume_iteration]
+        kept = [row for row in rows if as_float(row.get("time/iteration")) <= resume_iteration]
         self._header = header
         self._rewrite(header, kept)
-        steps = _as_float(kept[-1].get("time/timesteps")) if kept else 0.0
+        steps = as_float(kept[-1].get("time/timesteps")) if kept else 0.0
         return steps if math.isfinite(steps) else 0.0
 
     # --- every rank ------------------------------------------------------------
@@ -161,7 +139,7 @@ class Logger:
             self._rewrite(self._header, rows + [row])
             return
         with open(self.csv_path, "a", newline="") as f:
-            csv.DictWriter(f, self._header, restval="nan").writerow(_formatted(row))
+            csv.DictWriter(f, self._header, restval="nan").writerow(formatted_row(row))
             f.flush()
 
     def _rewrite(self, header: List[str], rows: List[Dict]) -> None:
@@ -169,7 +147,7 @@ class Logger:
         writer = csv.DictWriter(out, header, restval="nan", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(_formatted(row))
+            writer.writerow(formatted_row(row))
         atomic_write_bytes(self.csv_path, out.getvalue().encode())
 
     def _write_tensorboard(self, row: Dict[str, float]) -> None:
@@ -218,56 +196,6 @@ class Logger:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
-
-
-def format_postfix(row: Dict[str, float]) -> str:
-    """Short summary for the progress bar."""
-    parts = [f"it {int(row.get('time/iteration', 0))}", f"{row.get('perf/steps_per_s', math.nan):.0f} steps/s",
-             f"return {row.get('rollout/ep_return', math.nan):.3g}"]
-    if "rollout/distance" in row:
-        parts.append(f"distance {row['rollout/distance']:.3g}")
-    return ", ".join(parts)
-
-
-def format_line(row: Dict[str, float], eta_s: float = math.nan) -> str:
-    """One plain line per iteration for logs that are not terminals."""
-    iteration = int(row.get("time/iteration", 0))
-    parts = [f"iter {iteration}", f"steps {int(row.get('time/timesteps', 0))}",
-             f"{row.get('perf/steps_per_s', math.nan):.0f} steps/s",
-             f"return {row.get('rollout/ep_return', math.nan):.4g}",
-             f"len {row.get('rollout/ep_length', math.nan):.4g}"]
-    if "rollout/distance" in row:
-        parts.append(f"distance {row['rollout/distance']:.4g} (max {row.get('rollout/distance_max', math.nan):.4g})")
-    parts += [f"kl {row.get('train/approx_kl', math.nan):.3g}",
-              f"explained_var {row.get('train/explained_var', math.nan):.2f}"]
-    if math.isfinite(eta_s):
-        parts.append(f"eta {_hms(eta_s)}")
-    return " | ".join(parts)
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _formatted(row: Dict) -> Dict[str, str]:
-    return {k: _format_value(v) for k, v in row.items()}
-
-
-def _format_value(value) -> str:
-    if isinstance(value, str):
-        return value
-    value = float(value)
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)  # shortest exact form; "nan" for missing
-
-
-def _as_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def default_progress_mode() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -25,9 +26,10 @@ def limit_threads() -> None:
     """One compute thread per rank for TF, OpenMP and BLAS.
 
     With N ranks on N cores every extra thread only competes with the
-    simulators. Must run before TensorFlow executes its first op (importing it
-    is fine); environment variables also cover libraries loaded later and
-    child processes. Variables the user already set are kept.
+    simulators. Effective only before TensorFlow executes its first op
+    (importing it is fine): the entry points call it first thing. Environment
+    variables also reach libraries loaded later and child processes; values the
+    user already set are kept.
     """
     for name in _THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
@@ -41,9 +43,9 @@ def limit_threads() -> None:
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError as err:  # TF already initialised by an earlier op in this process
-        raise RuntimeError("limit_threads() must be called before TensorFlow runs any op "
-                           f"(call it at the start of the program): {err}") from err
+    except RuntimeError:  # TF already ran ops in this process (a notebook, a test session)
+        warnings.warn("TensorFlow was already running: its thread pools keep their size "
+                      "(call limit_threads() before any TensorFlow op)", RuntimeWarning, stacklevel=2)
 
 
 class FlatParameters:

@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=2000, help="env steps in total, over all seeds")
     parser.add_argument("--out", required=True, help="directory for obs_stats.csv and obs_stats.png")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3],
-                        help="one stream of episodes per seed (course and policy RNG); steps are split evenly")
+                        help="one stream of episodes per seed (course and policy RNG); "
+                             "steps are split evenly")
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
     parser.add_argument("--max-obstacles", type=int, default=10)
     parser.add_argument("--accuracy", type=float, default=3e-2, help="OpenSim integrator accuracy")
@@ -70,7 +71,9 @@ def collect_features(policy_spec: str, steps: int, seeds: Sequence[int], difficu
     """Run ``policy_spec`` for ``steps`` env steps split over ``seeds``.
 
     Each seed starts with ``reset(seed=seed)`` and a policy seeded with it;
-    episodes after the first continue the env's own RNG (new courses).
+    episodes after the first continue the env's own RNG (new courses). An
+    exported policy trained with frame skip k holds each action for k steps
+    (features are still recorded every 10 ms step).
     Returns (features (steps, 82) float32, number of episodes started).
     """
     from tqdm import tqdm
@@ -90,15 +93,19 @@ def collect_features(policy_spec: str, steps: int, seeds: Sequence[int], difficu
             if count == 0:
                 continue
             policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed)
+            repeat = int((getattr(policy, "metadata", {}).get("env") or {}).get("frame_skip", 1))
             obs, _ = env.reset(seed=int(seed))
-            episodes += 1
+            episodes, held = episodes + 1, 0
             for _ in range(count):
                 features[row] = obs
                 row += 1
-                obs, _, terminated, truncated, _ = env.step(policy.act(obs))
+                if held == 0:
+                    action, held = policy.act(obs), repeat
+                obs, _, terminated, truncated, _ = env.step(action)
+                held -= 1
                 if terminated or truncated:
                     obs, _ = env.reset()
-                    episodes += 1
+                    episodes, held = episodes + 1, 0
                 bar.update(1)
     env.close()
     return features, episodes
@@ -114,10 +121,10 @@ def write_csv(path: Path, stats: FeatureStats, physical: FeatureStats) -> None:
                          "physical_mean", "physical_std", "physical_min", "physical_max", "offset", "scale",
                          "squash"])
         for i, feature in enumerate(FEATURES):
-            writer.writerow([i, feature.name, *(f"{a[i]:.6g}" for a in (stats.mean, stats.std, stats.min, stats.max)),
-                             int(flagged[i]), feature.unit,
-                             *(f"{a[i]:.6g}" for a in (physical.mean, physical.std, physical.min, physical.max)),
-                             feature.offset, feature.scale, feature.squash])
+            normalised = (stats.mean, stats.std, stats.min, stats.max)
+            before = (physical.mean, physical.std, physical.min, physical.max)
+            writer.writerow([i, feature.name, *(f"{a[i]:.6g}" for a in normalised), int(flagged[i]), feature.unit,
+                             *(f"{a[i]:.6g}" for a in before), feature.offset, feature.scale, feature.squash])
 
 
 def plot(path: Path, stats: FeatureStats, title: str) -> None:

@@ -267,7 +267,7 @@ class ProgressFollower(threading.Thread):
     def run(self):
         from tqdm import tqdm
 
-        from baselines_ppo.logger import format_postfix, read_progress
+        from baselines_ppo.progress import format_postfix, read_progress
 
         self._started_ns = time.time_ns()
         bar = tqdm(total=self.total_steps, unit="step", unit_scale=True, dynamic_ncols=True, file=sys.stderr)

@@ -10,7 +10,8 @@ The distributions follow the 2017 challenge (osim-rl 1.x ``generate_env``):
 
 ``max_obstacles`` above 3 is the round-2 course: after the first three spheres
 (all within 5 m), further ones follow from x = 5 m at cumulative spacing
-U(2, 4) m.
+U(2, 4) m, with centre height r * U(-0.05, 0.25) (the 2017 round-2 code: these
+stick out of the ground more).
 """
 from __future__ import annotations
 
@@ -76,8 +77,8 @@ def generate_course(difficulty: int, max_obstacles: int, rng: np.random.Generato
             xs.append(x)
         n = len(xs)
         radii = 0.05 + rng.exponential(0.05, n)
-        ys = radii * rng.uniform(-0.25, 0.25, n)
-        rows = np.column_stack([xs, ys, radii])
+        heights = np.concatenate([rng.uniform(-0.25, 0.25, first), rng.uniform(-0.05, 0.25, n - first)])
+        rows = np.column_stack([xs, radii * heights, radii])
     psoas = (1.0, 1.0)
     if difficulty >= 2:
         left, right = 1.0 - rng.normal(0.0, 0.1, 2)

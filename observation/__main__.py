@@ -1,4 +1,4 @@
-"""``python -m observation``: print the feature table as Markdown."""
-from .table import feature_table_markdown
+"""``python -m observation``: print docs/features.md (the feature table as Markdown)."""
+from .table import features_document
 
-print(feature_table_markdown())
+print(features_document(), end="")

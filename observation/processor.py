@@ -65,7 +65,10 @@ def foot_sphere_centres(raw: np.ndarray) -> np.ndarray:
         toes = np.array([raw[_RAW[f"toes_{side}_x"]], raw[_RAW[f"toes_{side}_y"]]])
         along = (toes - talus) / np.linalg.norm(toes - talus)
         normal = np.array([-along[1], along[0]])
-        origin, (a, b) = (toes, TOE_SPHERE_IN_FOOT) if point.startswith("toes") else (talus, HEEL_SPHERE_IN_FOOT)
+        if point.startswith("toes"):
+            origin, (a, b) = toes, TOE_SPHERE_IN_FOOT
+        else:
+            origin, (a, b) = talus, HEEL_SPHERE_IN_FOOT
         centres[i] = origin + a * along + b * normal
     return centres
 
@@ -176,8 +179,9 @@ class FeatureProcessor:
 
         f[T.PELVIS_TILT] = raw[C.PELVIS_TILT]
         f[T.PELVIS_Y] = raw[C.PELVIS_Y]
-        f[T.PELVIS_SPEEDS] = raw[_RAW_PELVIS_SPEEDS]
-        f[T.PELVIS_ACCELERATIONS] = 0.0 if first else (raw[_RAW_PELVIS_SPEEDS] - previous[_RAW_PELVIS_SPEEDS]) / dt
+        pelvis_speeds = raw[_RAW_PELVIS_SPEEDS]
+        f[T.PELVIS_SPEEDS] = pelvis_speeds
+        f[T.PELVIS_ACCELERATIONS] = 0.0 if first else (pelvis_speeds - previous[_RAW_PELVIS_SPEEDS]) / dt
 
         f[T.JOINT_ANGLES] = raw[C.JOINT_ANGLES]
         f[T.JOINT_SPEEDS] = raw[C.JOINT_SPEEDS]

@@ -7,11 +7,13 @@ antiphase, feet rigid (talus -> toes fixed length, as in the model), speeds
 equal to the derivatives of the positions, and the obstacle fields filled by
 the challenge's rule (a sphere is "next" while x + radius >= pelvis x). Not
 physics: just a stream with the structure the feature processor relies on.
+``ReplayEnv`` plays such a stream back as a gymnasium env.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
+import gymnasium as gym
 import numpy as np
 
 from l2run import constants as C
@@ -135,3 +137,38 @@ def shifted(observations: np.ndarray, dx: float) -> np.ndarray:
     absolute_x = [C.PELVIS_X, _RAW["com_x"]] + [_RAW[f"{body}_x"] for body in C.TRACKED_BODIES]
     out[..., absolute_x] += dx
     return out
+
+
+class ReplayEnv(gym.Env):
+    """Plays back constructed raw observations through the gymnasium API with
+    ``L2RunEnv``'s info keys, for wrapper tests that need no OpenSim; from step
+    ``fail_at`` on it behaves as ``L2RunEnv`` after a simulator failure (repeats
+    the last observation, truncated, ``info["sim_error"]``)."""
+
+    def __init__(self, observations: np.ndarray, fail_at: Optional[int] = None):
+        self.observations = np.asarray(observations, dtype=np.float64)
+        self.fail_at = fail_at
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (C.OBSERVATION_SIZE,), dtype=np.float64)
+        self.action_space = gym.spaces.Box(0.0, 1.0, (C.ACTION_SIZE,), dtype=np.float32)
+        self.t = 0
+
+    def _info(self, distance):
+        return {"step": self.t, "pelvis_x": float(self.observations[self.t, C.PELVIS_X]), "distance": distance,
+                "ligament_forces": np.zeros(len(C.LIGAMENT_FORCES))}
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observations[0].copy(), self._info(0.0)
+
+    def step(self, action):
+        if self.fail_at is not None and self.t + 1 >= self.fail_at:
+            info = self._info(0.0)
+            info["sim_error"] = "replayed integrator failure"
+            return self.observations[self.t].copy(), 0.0, False, True, info
+        self.t += 1
+        obs = self.observations[self.t]
+        distance = float(obs[C.PELVIS_X] - self.observations[self.t - 1, C.PELVIS_X])
+        truncated = self.t == len(self.observations) - 1
+        terminated = bool(obs[C.PELVIS_Y] < C.PELVIS_FALL_HEIGHT)
+        return obs.copy(), distance, terminated, truncated and not terminated, self._info(distance)

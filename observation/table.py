@@ -15,12 +15,22 @@ A feature goes through two stages:
 Offsets and scales are fixed numbers, not running statistics: the 2017 team
 found that an automatic filter blew constant features up (psoas strength has
 std 0 within an episode) and froze arbitrary statistics from the first steps.
-They were chosen from ``l2run obs-stats`` runs (random policy, difficulty 2,
-10 obstacles; see docs/obs_stats_random.png) and physical ranges, so that a
-trained runner, which moves faster than a falling random policy, stays in
-range too. Left and right partners share their normalisation, so that
-mirroring (:mod:`observation.mirror`) is a plain permutation of normalised
-features.
+They were chosen from ``l2run obs-stats`` runs (8000 random-policy steps,
+difficulty 2, 10 obstacles; docs/obs_stats_random.png): every feature that
+varies under a random policy has mean in [-1, 1] and std in [0.2, 1.2] there.
+Where the random policy is not representative (it falls backwards within
+~1.2 s, knees locked), offsets and scales lean towards physical ranges, and
+the log1p squash leaves room for a runner's faster motion (a 4 m/s pelvis
+reads 2.2). What a random policy cannot make vary:
+
+* ``knee_r``/``knee_l``: random excitation locks both knees hyperextended
+  against the ligament (+0.3 rad, std 0.05 rad); a runner flexes them to
+  -2 rad, so the scale stays 0.9 rad (random: mean 0.9, std 0.06);
+* the obstacle queue: the random skeleton never passes a sphere, so the
+  "previous" features stay at their "none" values (-1) and "next ahead" at 1.
+
+Left and right partners share their normalisation, so that mirroring
+(:mod:`observation.mirror`) is a plain permutation of normalised features.
 """
 from __future__ import annotations
 
@@ -72,17 +82,17 @@ OBSTACLE_HORIZON_AHEAD = 5.0
 OBSTACLE_HORIZON_BEHIND = 2.0
 
 # Normalisation per joint kind, shared by both legs: (angle offset, angle
-# scale, speed scale, acceleration scale). Offsets sit between the standing
-# pose (0) and what the rollouts visit; the random policy locks the knees
-# hyperextended (+0.3 rad) and extends the hips (-0.55 rad).
+# scale, speed scale, acceleration scale). Angle offsets sit between what a
+# random policy visits (hips extended -0.55 rad, knees locked +0.3 rad, ankles
+# plantarflexed -0.55 rad) and a running gait (hip -0.4..1, knee -2..0).
 _JOINT_NORMALISATION = {
     "hip": (-0.2, 0.5, 1.0, 20.0),
     "knee": (-0.5, 0.9, 1.0, 30.0),
     "ankle": (-0.3, 0.35, 1.0, 40.0),
 }
 
-# Standing pose of gait9dof18musc relative to the pelvis (m) and the spread
-# seen on rollouts: (x offset, x scale, y offset, y scale).
+# Relative to the pelvis (m), near the standing pose of gait9dof18musc, and
+# the spread seen on rollouts: (x offset, x scale, y offset, y scale).
 _BODY_POSITION_NORMALISATION = {
     "head": (-0.15, 0.2, 0.55, 0.1),
     "torso": (-0.11, 0.03, 0.04, 0.05),
@@ -276,8 +286,27 @@ def feature_table_markdown() -> str:
     """The table as Markdown (index, name, unit, normalisation, meaning)."""
     lines = ["| # | name | unit | transform | meaning |", "|---|---|---|---|---|"]
     for i, f in enumerate(FEATURES):
-        transform = f"(x - {f.offset:g}) / {f.scale:g}"
+        centred = "x" if f.offset == 0 else f"(x {'-' if f.offset > 0 else '+'} {abs(f.offset):g})"
+        transform = f"{centred} / {f.scale:g}"
         if f.squash == LOG1P:
             transform = f"signed log1p({transform})"
         lines.append(f"| {i} | `{f.name}` | {f.unit} | {transform} | {f.meaning} |")
     return "\n".join(lines)
+
+
+def features_document() -> str:
+    """docs/features.md: the table with a short preamble (``python -m observation``)."""
+    return "\n".join([
+        "# The 82 features",
+        "",
+        "Generated from `observation/table.py` by `python -m observation > docs/features.md`;",
+        "edit the table there, not here (tests/test_observation.py checks the two agree).",
+        "",
+        "Every feature is `squash((physical - offset) / scale)`; positions are relative to",
+        "the pelvis, velocities and accelerations are finite differences over the 10 ms step",
+        "(0 on an episode's first step, which starts at rest) unless the simulator reports them.",
+        "Statistics under a random policy: `docs/obs_stats_random.png` (`l2run obs-stats`).",
+        "",
+        feature_table_markdown(),
+        "",
+    ])

@@ -70,6 +70,9 @@ def test_course_layout_per_difficulty():
         assert len(x) == 10 and np.all(x[:FIRST_OBSTACLES] <= 5)
         gaps = np.diff(np.concatenate([[5.0], x[FIRST_OBSTACLES:]]))
         assert np.all((2 <= gaps) & (gaps <= 4))
+        assert np.all(np.abs(y[:FIRST_OBSTACLES]) <= 0.25 * r[:FIRST_OBSTACLES])
+        extra_y, extra_r = y[FIRST_OBSTACLES:], r[FIRST_OBSTACLES:]
+        assert np.all((-0.05 * extra_r <= extra_y) & (extra_y <= 0.25 * extra_r))
         assert all(0.5 <= p for p in round2.psoas)
     strengths = np.array([generate_course(2, 3, rng).psoas for _ in range(2000)])
     assert abs(strengths.mean() - 1.0) < 0.01 and 0.08 < strengths.std() < 0.12

@@ -6,7 +6,7 @@ import observation as O
 from l2run import constants as C
 from observation import processor as P
 from observation import table as T
-from observation.synthetic import shifted, standing_observation, synthetic_episode
+from observation.synthetic import ReplayEnv, shifted, standing_observation, synthetic_episode
 
 RAW = {name: i for i, name in enumerate(C.OBSERVATION_NAMES)}
 COURSE = [[0.6, 0.01, 0.1], [1.6, -0.02, 0.25], [4.0, 0.0, 0.08]]
@@ -263,3 +263,27 @@ def test_mirrored_raw_stream_gives_mirrored_features():
     mirrored = features_of(O.mirror_observation(episode))
     assert not np.allclose(mirrored, features)
     np.testing.assert_allclose(mirrored, O.mirror_features(features), rtol=0, atol=1e-12)
+
+
+# -- the wrapper (on a replayed stream; tests/test_observation_env.py runs it on OpenSim) --
+def test_wrapper_passes_reward_and_info_and_holds_features_on_simulator_failure():
+    episode = synthetic_episode(30, obstacles=COURSE, seed=8)
+    env = O.L2RunFeatures(ReplayEnv(episode, fail_at=20))
+    assert env.observation_space.shape == (82,) and env.observation_space.dtype == np.float32
+    features, _ = env.reset(seed=0)
+    expected = features_of(episode).astype(np.float32)
+    np.testing.assert_array_equal(features, expected[0])
+    for t in range(1, 20):
+        features, reward, terminated, truncated, info = env.step(np.zeros(18))
+        np.testing.assert_array_equal(features, expected[t])
+        assert reward == info["distance"] == pytest.approx(episode[t, C.PELVIS_X] - episode[t - 1, C.PELVIS_X])
+    features, reward, terminated, truncated, info = env.step(np.zeros(18))
+    assert truncated and "sim_error" in info
+    np.testing.assert_array_equal(features, expected[19])  # not a sudden stop read into accelerations
+
+
+def test_docs_table_is_up_to_date():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "features.md"
+    assert docs.read_text() == T.features_document(), "regenerate: python -m observation > docs/features.md"

@@ -16,11 +16,11 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import opensim
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 #: Direction the light comes from, in ground (x forward, y up, z towards the viewer).
 LIGHT_DIRECTION = np.array([-0.35, 0.55, 1.0]) / np.linalg.norm([-0.35, 0.55, 1.0])
@@ -38,8 +38,11 @@ class MeshPiece:
     """Absolute component path of the frame the mesh hangs on (usually a body)."""
     vertices: np.ndarray
     """(n, 3) vertex positions in that frame, scale factors applied, metres."""
-    faces: Tuple[np.ndarray, ...]
-    """Vertex indices of each polygon (triangles, quads, a few larger)."""
+    faces: np.ndarray
+    """(m, k) vertex indices of each polygon (triangles, quads, a few larger),
+    shorter ones padded by repeating their last vertex."""
+    face_sizes: np.ndarray
+    """(m,) vertices of each polygon."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,10 +77,11 @@ def load_mesh_pieces(model: opensim.Model) -> List[MeshPiece]:
         if path is None:
             missing.append(filename)
             continue
-        vertices, faces = read_mesh_file(path)
+        vertices, faces, sizes = read_mesh_file(path)
         scale = mesh.get_scale_factors()
         vertices = vertices * np.array([scale[0], scale[1], scale[2]])
-        pieces.append(MeshPiece(mesh.getName(), path, mesh.getFrame().getAbsolutePathString(), vertices, faces))
+        pieces.append(MeshPiece(mesh.getName(), path, mesh.getFrame().getAbsolutePathString(), vertices, faces,
+                                sizes))
     if missing:
         warnings.warn(f"mesh files not found in {[str(d) for d in dirs]}: {missing}; these bones are not drawn",
                       stacklevel=2)
@@ -94,20 +98,25 @@ def _meshes(model: opensim.Model):
                 yield mesh
 
 
-def read_mesh_file(path: os.PathLike) -> Tuple[np.ndarray, Tuple[np.ndarray, ...]]:
-    """Vertices (n, 3) and polygons of a .vtp/.obj/.stl file, read by OpenSim
-    (SimTK ``PolygonalMesh``) so that we display what OpenSim displays."""
+def read_mesh_file(path: os.PathLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (n, 3), polygons (m, k) and polygon sizes (m,) of a .vtp/.obj/.stl
+    file, read by OpenSim (SimTK ``PolygonalMesh``) so that we display what
+    OpenSim displays. Polygons shorter than k repeat their last vertex, which
+    changes neither their outline nor their Newell normal. Degenerate polygons
+    (fewer than 3 vertices) are dropped."""
     mesh = opensim.PolygonalMesh()
     try:
         mesh.loadFile(str(path))
     except RuntimeError as err:
         raise ValueError(f"OpenSim could not read the mesh file {str(path)!r}: {err}") from err
-    vertices = np.array([_vec3(mesh.getVertexPosition(i)) for i in range(mesh.getNumVertices())])
-    faces = tuple(
-        np.array([mesh.getFaceVertex(f, k) for k in range(mesh.getNumVerticesForFace(f))])
-        for f in range(mesh.getNumFaces())
-    )
-    return vertices.reshape(-1, 3), faces
+    vertices = np.array([_vec3(mesh.getVertexPosition(i)) for i in range(mesh.getNumVertices())]).reshape(-1, 3)
+    polygons = [[mesh.getFaceVertex(f, k) for k in range(mesh.getNumVerticesForFace(f))]
+                for f in range(mesh.getNumFaces())]
+    polygons = [p for p in polygons if len(p) >= 3]
+    sizes = np.array([len(p) for p in polygons], dtype=np.int64)
+    width = int(sizes.max()) if len(sizes) else 3
+    faces = np.array([p + [p[-1]] * (width - len(p)) for p in polygons], dtype=np.int64).reshape(-1, width)
+    return vertices, faces, sizes
 
 
 def _vec3(v) -> Tuple[float, float, float]:
@@ -119,15 +128,13 @@ def rotation_matrix(rotation) -> np.ndarray:
     return np.array([[rotation.get(i, j) for j in range(3)] for i in range(3)])
 
 
-def face_shades(points: np.ndarray, faces: Sequence[np.ndarray]) -> np.ndarray:
-    """Brightness in [AMBIENT, 1] of each polygon of ``points`` (in ground
-    orientation) lit from ``LIGHT_DIRECTION``; normals by Newell's method, lit on
-    both sides (mesh files do not agree on a winding)."""
-    normals = np.zeros((len(faces), 3))
-    for i, face in enumerate(faces):
-        p = points[face]
-        q = np.roll(p, -1, axis=0)
-        normals[i] = np.sum(np.cross(p, q), axis=0)
+def face_shades(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Brightness in [AMBIENT, 1] of each polygon (rows of ``faces``, padded as
+    in :func:`read_mesh_file`) of ``points`` (in ground orientation), lit from
+    ``LIGHT_DIRECTION``; normals by Newell's method, lit on both sides (mesh
+    files do not agree on a winding)."""
+    corners = points[faces]  # (m, k, 3)
+    normals = np.cross(corners, np.roll(corners, -1, axis=1)).sum(axis=1)
     length = np.linalg.norm(normals, axis=1)
     length[length == 0] = 1.0
     lambert = np.abs(normals @ LIGHT_DIRECTION) / length
@@ -135,16 +142,18 @@ def face_shades(points: np.ndarray, faces: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def rasterise(piece: MeshPiece, reference_rotation: np.ndarray, pixels_per_metre: float,
-              color: Tuple[int, int, int], supersample: int = 3) -> Sprite:
+              color: Tuple[int, int, int], outline: Optional[Tuple[int, int, int]] = None,
+              supersample: int = 3) -> Sprite:
     """Draw ``piece`` seen from +z in its reference orientation.
 
     ``reference_rotation``: (3, 3) rotation of the piece's frame in ground in
     the reference pose. Polygons are painted far to near (painter's algorithm),
     each in ``color`` times its shade, at ``supersample`` times the final
-    resolution and then reduced, which anti-aliases the outline."""
+    resolution and then reduced, which anti-aliases the edges; ``outline``, if
+    given, is the colour of a one-pixel rim around the silhouette."""
     points = piece.vertices @ reference_rotation.T  # frame -> ground orientation
-    faces = [f for f in piece.faces if len(f) >= 3]
-    depth = np.array([points[f, 2].mean() for f in faces])
+    faces, sizes = piece.faces, piece.face_sizes
+    depth = points[faces, 2].max(axis=1)  # padding repeats a vertex: max is unaffected, a mean would be
     shades = face_shades(points, faces)
     scale = pixels_per_metre * supersample
     pad = 2 * supersample
@@ -159,12 +168,17 @@ def rasterise(piece: MeshPiece, reference_rotation: np.ndarray, pixels_per_metre
     # pulls in black.
     image = Image.new("RGBA", (width, height), (*color, 0))
     draw = ImageDraw.Draw(image)
-    base = np.asarray(color, dtype=np.float64)
-    for index in np.argsort(depth, kind="stable"):
-        face = faces[index]
-        fill = tuple(int(c) for c in np.clip(base * shades[index], 0, 255)) + (255,)
-        draw.polygon(list(zip(u[face].tolist(), v[face].tolist())), fill=fill)
+    fills = np.clip(np.outer(shades, color), 0, 255).astype(np.uint8).tolist()
+    us, vs = u[faces].tolist(), v[faces].tolist()
+    for index in np.argsort(depth, kind="stable").tolist():
+        size = sizes[index]
+        draw.polygon(list(zip(us[index][:size], vs[index][:size])), fill=(*fills[index], 255))
     # Reduce with premultiplied alpha so that edges fade rather than darken.
     small = image.convert("RGBa").reduce(supersample).convert("RGBA")
+    if outline is not None:
+        # A one-pixel darker rim under the bone: pale bones on a pale background need an edge.
+        rim = Image.new("RGBA", small.size, (*outline, 0))
+        rim.putalpha(small.getchannel("A").filter(ImageFilter.MaxFilter(3)))
+        small = Image.alpha_composite(rim, small)
     origin = ((0.0 - low[0]) * scale + pad, (high[1] - 0.0) * scale + pad)
     return Sprite(small, (origin[0] / supersample, origin[1] / supersample))

@@ -16,7 +16,7 @@ import numpy as np
 import opensim
 from PIL import Image, ImageDraw, ImageFont
 
-from .meshes import MeshPiece, Sprite, load_mesh_pieces, rasterise, rotation_matrix
+from .meshes import AMBIENT, LIGHT_DIRECTION, MeshPiece, Sprite, load_mesh_pieces, rasterise, rotation_matrix
 
 RGB = Tuple[int, int, int]
 
@@ -26,6 +26,8 @@ GROUND_LINE: RGB = (90, 84, 74)
 TEXT: RGB = (35, 35, 35)
 MUTED_TEXT: RGB = (105, 105, 105)
 BONE: RGB = (238, 228, 204)
+#: Brightness of the rim drawn around each bone relative to the bone.
+BONE_OUTLINE_SHADE = 0.55
 OBSTACLE: RGB = (120, 132, 150)
 #: Muscle colour at activation 0 and 1.
 INACTIVE: RGB = (40, 90, 230)
@@ -43,7 +45,7 @@ VIEW_BELOW_GROUND = 0.28
 PELVIS_SCREEN_X = 0.42
 #: Muscle line width (m) for a muscle of REFERENCE_FORCE; width grows with the
 #: square root of the maximal isometric force (~ the muscle's cross-section).
-MUSCLE_WIDTH = 0.011
+MUSCLE_WIDTH = 0.012
 REFERENCE_FORCE = 3000.0
 
 
@@ -115,6 +117,7 @@ class SkeletonRenderer:
         self._small_font = _font(max(9, round(12 * scale)))
         self._line = max(1, round(1.5 * scale))
         self._background = Image.new("RGB", (self.width, self.height), BACKGROUND)
+        self._spheres: dict = {}
 
     # -- preparation ----------------------------------------------------------
     def _frame(self, path: str) -> opensim.Frame:
@@ -129,7 +132,7 @@ class SkeletonRenderer:
             centre_z = float((piece.vertices @ rotation.T + origin)[:, 2].mean())
             side = _side(centre_z)
             color = BONE if side >= 0 else shade(BONE, FAR_SIDE_SHADE)
-            sprite = rasterise(piece, rotation, self.pixels_per_metre, color)
+            sprite = rasterise(piece, rotation, self.pixels_per_metre, color, outline=shade(color, BONE_OUTLINE_SHADE))
             bones.append(_Bone(piece, sprite, rotation, side))
         return bones
 
@@ -170,11 +173,11 @@ class SkeletonRenderer:
         followed by ``note`` (e.g. "fell"); title: smaller text at the top
         right (e.g. the policy and seed).
         """
-        self.model.realizePosition(state)
+        self.model.realizeVelocity(state)
         camera_x = self.camera_x(state)
         image = self._background.copy()
         draw = ImageDraw.Draw(image)
-        self._draw_obstacles(draw, obstacles, camera_x)
+        self._draw_obstacles(image, obstacles, camera_x)
         self._draw_ground(draw, camera_x)
         muscle_set = self.model.getMuscles()
         for side in (-1, 0, 1):
@@ -185,7 +188,7 @@ class SkeletonRenderer:
                 if muscle.side == side:
                     self._draw_muscle(draw, muscle_set.get(i), muscle, state, camera_x)
         if caption is None:
-            caption = f"t = {state.getTime():5.2f} s    distance = {camera_x:6.2f} m"
+            caption = f"t = {state.getTime():.2f} s    distance = {camera_x:.2f} m"
         if note:
             caption = f"{caption}    {note}"
         self._draw_texts(draw, caption, title)
@@ -228,7 +231,7 @@ class SkeletonRenderer:
         for x, y in ((xs[0], ys[0]), (xs[-1], ys[-1])):  # round ends
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color)
 
-    def _draw_obstacles(self, draw: ImageDraw.ImageDraw, obstacles, camera_x: float) -> None:
+    def _draw_obstacles(self, image: Image.Image, obstacles, camera_x: float) -> None:
         if obstacles is None or len(obstacles) == 0:
             return
         for x, y, radius in np.asarray(obstacles, dtype=np.float64).reshape(-1, 3):
@@ -236,13 +239,12 @@ class SkeletonRenderer:
             r = radius * self.pixels_per_metre
             if cx + r < 0 or cx - r > self.width:
                 continue
-            # A few concentric discs shifted towards the light: a cheap shaded sphere.
-            for k, factor in enumerate((0.75, 0.9, 1.05, 1.2, 1.35)):
-                rk = r * (1.0 - 0.17 * k)
-                shift = r * 0.09 * k
-                box = (cx - shift - rk, cy - shift - rk, cx - shift + rk, cy - shift + rk)
-                draw.ellipse(box, fill=shade(OBSTACLE, factor))
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=shade(OBSTACLE, 0.6), width=self._line)
+            key = round(r * 4) / 4  # radii of a course are few: one sprite each
+            if key not in self._spheres:
+                self._spheres[key] = sphere_sprite(key, OBSTACLE)
+            sprite = self._spheres[key]
+            half = sprite.width / 2.0
+            image.paste(sprite, (round(cx - half), round(cy - half)), sprite)
 
     def _draw_ground(self, draw: ImageDraw.ImageDraw, camera_x: float) -> None:
         row = self.ground_row
@@ -263,19 +265,22 @@ class SkeletonRenderer:
     def _draw_texts(self, draw: ImageDraw.ImageDraw, caption: str, title: Optional[str]) -> None:
         margin = max(6, round(self.height / 45))
         draw.text((margin, margin), caption, fill=TEXT, font=self._font)
-        # Activation legend: a blue-to-red bar at the top right.
-        bar_width, bar_height = round(self.width / 7), max(4, round(self.height / 60))
-        right = self.width - margin
-        top = margin + (self._small_font.size if hasattr(self._small_font, "size") else 10) + 4
+        right, top = self.width - margin, margin
+        line_height = self._small_font.getbbox("Ag")[3] + max(3, round(self.height / 120))
         if title:
-            draw.text((right, margin), title, fill=MUTED_TEXT, font=self._small_font, anchor="ra")
-            top += self._small_font.size + 4 if hasattr(self._small_font, "size") else 14
+            draw.text((right, top), title, fill=MUTED_TEXT, font=self._small_font, anchor="ra")
+            top += line_height
+        # Activation legend at the top right: "muscle activation 0 [blue..red] 1".
+        bar_width, bar_height = round(self.width / 8), max(4, round(self.height / 60))
+        middle = top + line_height / 2
+        draw.text((right, middle), "1", fill=MUTED_TEXT, font=self._small_font, anchor="rm")
+        bar_right = right - self._small_font.getlength("1") - 4
         for i in range(bar_width):
-            color = activation_color(i / max(1, bar_width - 1))
-            draw.line((right - bar_width + i, top, right - bar_width + i, top + bar_height), fill=color)
-        draw.text((right - bar_width - 4, top + bar_height / 2), "muscle activation  0", fill=MUTED_TEXT,
+            column = bar_right - bar_width + i
+            draw.line((column, middle - bar_height / 2, column, middle + bar_height / 2),
+                      fill=activation_color(i / max(1, bar_width - 1)))
+        draw.text((bar_right - bar_width - 4, middle), "muscle activation  0", fill=MUTED_TEXT,
                   font=self._small_font, anchor="rm")
-        draw.text((right, top + bar_height + 2), "1", fill=MUTED_TEXT, font=self._small_font, anchor="ra")
 
     # -- colours ----------------------------------------------------------------
     def palette(self) -> List[RGB]:
@@ -292,6 +297,24 @@ class SkeletonRenderer:
         colors += [lerp_color(BACKGROUND, INACTIVE, t) for t in (0.3, 0.6)]
         unique = list(dict.fromkeys(colors))
         return unique[:256]
+
+
+def sphere_sprite(radius_px: float, color: RGB) -> Image.Image:
+    """An RGBA disc shaded as a sphere lit from ``LIGHT_DIRECTION`` (the bones'
+    light), with a soft highlight and an anti-aliased edge."""
+    size = 2 * math.ceil(radius_px) + 2
+    centre = size / 2.0
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5
+    nx = (xs - centre) / radius_px
+    ny = (centre - ys) / radius_px
+    nz = np.sqrt(np.clip(1.0 - nx ** 2 - ny ** 2, 0.0, None))
+    lambert = np.clip(nx * LIGHT_DIRECTION[0] + ny * LIGHT_DIRECTION[1] + nz * LIGHT_DIRECTION[2], 0.0, None)
+    brightness = AMBIENT + (1.0 - AMBIENT) * lambert
+    highlight = lambert ** 24 * 0.35
+    rgb = np.clip(np.asarray(color, dtype=np.float64) * brightness[..., None] + 255 * highlight[..., None], 0, 255)
+    distance = np.hypot(xs - centre, ys - centre)
+    alpha = np.clip(radius_px + 0.5 - distance, 0.0, 1.0) * 255
+    return Image.fromarray(np.dstack([rgb, alpha]).astype(np.uint8), "RGBA")
 
 
 def _side(z: float) -> int:
