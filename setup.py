@@ -25,7 +25,7 @@ setup(
         "cloudpickle>=3.0",
         "tqdm>=4.66",
         "tensorboard>=2.16",
-        "pillow>=10",
+        "pillow>=10.1",
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
     entry_points={"console_scripts": ["l2run=experiments.cli:main"]},

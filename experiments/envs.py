@@ -33,8 +33,8 @@ class EnvConfig:
     features: bool = True
     """Observe the 82 engineered features instead of the raw 41 floats."""
     reward: Optional[dict] = None
-    """Weights of shaped reward terms ({name: weight}); None: the 2017 team's shaping;
-    {} or {"distance": 1.0}: the challenge score itself."""
+    """Weights of shaped reward terms ({term: weight}, see ``rewards.TERM_NAMES``);
+    None: the 2017 team's shaping; {} or {distance = 1.0}: the challenge score itself."""
     frame_skip: int = 1
     """Repeat each action this many 10 ms steps (rewards summed)."""
 

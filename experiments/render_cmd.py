@@ -15,9 +15,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from l2run.constants import STEP_SECONDS
-from l2run.env import GRADER_ACCURACY
-
 #: Image sizes when --width/--height are not given.
 GIF_SIZE = (640, 360)
 STILL_SIZE = (1280, 720)
@@ -36,7 +33,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="course seed (and the random policy's)")
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
     parser.add_argument("--max-obstacles", type=int, default=10)
-    parser.add_argument("--accuracy", type=float, default=GRADER_ACCURACY,
+    parser.add_argument("--accuracy", type=float, default=1e-3,
                         help="integrator accuracy (1e-3: the 2017 grader's)")
     parser.add_argument("--max-steps", type=int, default=1000, help="episode length limit (10 ms steps)")
     parser.add_argument("--fps", type=float, default=25.0,
@@ -48,7 +45,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--height", type=int, default=None,
                         help=f"image height in pixels (default {GIF_SIZE[1]}; {STILL_SIZE[1]} with --frame)")
     parser.add_argument("--frame", type=int, default=None, metavar="N",
-                        help="write only the state after step N (0: the initial pose) as an image")
+                        help="write only the state after step N (0: the initial pose) as an image "
+                             "(--fps and --every do not apply)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -72,6 +70,10 @@ def _check_args(args) -> tuple[int, int]:
         _fail(f"--max-steps must be >= 1, got {args.max_steps}")
     if args.seed < 0:
         _fail(f"--seed must be >= 0, got {args.seed}")
+    if args.max_obstacles < 0:
+        _fail(f"--max-obstacles must be >= 0, got {args.max_obstacles}")
+    if not 0 < args.accuracy < 1:
+        _fail(f"--accuracy must be in (0, 1), got {args.accuracy:g}")
     if args.frame is not None and not 0 <= args.frame <= args.max_steps:
         _fail(f"--frame must be in [0, --max-steps={args.max_steps}], got {args.frame}")
     default = STILL_SIZE if args.frame is not None else GIF_SIZE
@@ -108,10 +110,8 @@ def _label(spec: str) -> str:
     return path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
 
 
-def run(args) -> int:
-    size = _check_args(args)
-    from l2run.rendering import frame_count, render_gif, render_still
-
+def _build(args):
+    """The env (features and action repeat as the policy was trained) and the policy."""
     from .envs import make_env
     from .evaluation import policy_env_config
     from .policies import make_policy
@@ -122,23 +122,35 @@ def run(args) -> int:
             integrator_accuracy=args.accuracy, max_steps=args.max_steps,
             reward={},  # the reward is not drawn; skip the shaped terms
         )
-        # Every 10 ms step is drawn, so the action repeat happens here, not in FrameSkip.
-        action_repeat = config.frame_skip
-        env = make_env(dataclasses.replace(config, frame_skip=1))
+    except (ValueError, FileNotFoundError) as err:  # unreadable policy file or env config in it
+        _fail(f"cannot load policy {args.policy!r}: {err}")
+    # Every 10 ms step is drawn, so the action repeat happens here, not in FrameSkip.
+    env = make_env(dataclasses.replace(config, frame_skip=1))
+    try:
         policy = make_policy(args.policy, env.observation_space, env.action_space, seed=args.seed)
     except (ValueError, FileNotFoundError) as err:
         _fail(f"cannot load policy {args.policy!r}: {err}")
+    return config, env, policy
+
+
+def run(args) -> int:
+    size = _check_args(args)
+    # Heavy imports (OpenSim) only now: `l2run --help` imports every command module.
+    from l2run.constants import STEP_SECONDS
+    from l2run.rendering import render_still
+
+    config, env, policy = _build(args)
+    action_repeat = config.frame_skip
     title = f"{_label(args.policy)} · seed {args.seed} · difficulty {config.difficulty}"
     print(f"env: difficulty {config.difficulty}, {config.max_obstacles} obstacles, accuracy "
           f"{config.integrator_accuracy:g}, features {'on' if config.features else 'off'}, "
           f"action repeat {action_repeat}, max {config.max_steps} steps")
-
     try:
         if args.frame is not None:
             stats = render_still(env, policy.act, args.out, args.frame, seed=args.seed, size=size,
                                  action_repeat=action_repeat, title=title)
         else:
-            stats = _render_gif_with_progress(args, env, policy, size, action_repeat, title, render_gif)
+            stats = _render_gif(args, env, policy, size, action_repeat, title)
     except ValueError as err:  # e.g. the episode ended before --frame
         _fail(str(err))
 
@@ -150,7 +162,6 @@ def run(args) -> int:
         print(f"wrote {args.out} ({size[0]}x{size[1]}, step {args.frame}) in {stats.total_s:.1f} s: "
               f"simulation {stats.simulate_s:.1f} s, meshes {stats.setup_s:.1f} s, drawing {ms_per_frame:.0f} ms")
         return 0
-    assert stats.frames == frame_count(stats.steps, args.every)
     speed = args.every * args.fps * STEP_SECONDS  # simulated seconds per second of GIF
     print(f"wrote {args.out}: {stats.frames} frames {size[0]}x{size[1]} at {args.fps:g} fps, every "
           f"{args.every} step(s) ({speed:.2g}x real time), {args.out.stat().st_size / 1e6:.1f} MB")
@@ -161,7 +172,9 @@ def run(args) -> int:
     return 0
 
 
-def _render_gif_with_progress(args, env, policy, size, action_repeat, title, render_gif):
+def _render_gif(args, env, policy, size, action_repeat, title):
+    from l2run.rendering import render_gif
+
     bar = None
     if not args.quiet and sys.stderr.isatty():
         from tqdm import tqdm

@@ -98,6 +98,8 @@ def test_exported_policy_on_its_training_env(tmp_path, capsys):
         (["--width", "10"], "--width must be in"),
         (["--height", "100000"], "--height must be in"),
         (["--max-steps", "0"], "--max-steps must be >= 1"),
+        (["--accuracy", "0"], "--accuracy must be in (0, 1)"),
+        (["--max-obstacles", "-1"], "--max-obstacles must be >= 0"),
         (["--frame", "20", "--max-steps", "10"], "--frame must be in"),
         (["--out", "{tmp}/missing/gait.gif"], "directory of --out does not exist"),
         (["--out", "{tmp}"], "is a directory"),
@@ -200,4 +202,5 @@ def test_rendering_imports_neither_tensorflow_nor_mpi(tmp_path):
         "bad = [m for m in ('tensorflow', 'mpi4py') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", code], timeout=120, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -16,7 +16,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import opensim
@@ -78,6 +78,8 @@ def load_mesh_pieces(model: opensim.Model) -> List[MeshPiece]:
             missing.append(filename)
             continue
         vertices, faces, sizes = read_mesh_file(path)
+        if len(faces) == 0:
+            continue  # nothing to draw
         scale = mesh.get_scale_factors()
         vertices = vertices * np.array([scale[0], scale[1], scale[2]])
         pieces.append(MeshPiece(mesh.getName(), path, mesh.getFrame().getAbsolutePathString(), vertices, faces,
@@ -164,8 +166,6 @@ def rasterise(piece: MeshPiece, reference_rotation: np.ndarray, pixels_per_metre
     # Pixel coordinates: x to the right, y down.
     u = (points[:, 0] - low[0]) * scale + pad
     v = (high[1] - points[:, 1]) * scale + pad
-    # Transparent pixels keep the bone's colour so that edge blending never
-    # pulls in black.
     image = Image.new("RGBA", (width, height), (*color, 0))
     draw = ImageDraw.Draw(image)
     fills = np.clip(np.outer(shades, color), 0, 255).astype(np.uint8).tolist()

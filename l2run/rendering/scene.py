@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import opensim
@@ -63,11 +63,10 @@ def activation_color(activation: float) -> RGB:
     return lerp_color(INACTIVE, ACTIVE, activation)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)  # Pillow's embedded FreeType font
-    except (TypeError, ImportError, OSError):  # Pillow < 10.1 or built without FreeType
-        return ImageFont.load_default()
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's embedded font (Pillow >= 10.1 with FreeType, as every wheel has):
+    no system font needed, the same glyphs on every machine."""
+    return ImageFont.load_default(size=size)
 
 
 @dataclasses.dataclass
@@ -97,7 +96,7 @@ class SkeletonRenderer:
 
     Handles to the model's components are looked up by path for every frame,
     so the renderer stays valid across the simulator's ``initSystem()`` calls.
-    Building it costs ~0.5-1 s (meshes read and drawn once).
+    Building it costs ~0.2-0.4 s (meshes read and drawn once); a frame ~3-5 ms.
     """
 
     def __init__(self, model: opensim.Model, reference_state: opensim.State, width: int = 640, height: int = 360):
