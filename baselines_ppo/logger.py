@@ -65,6 +65,7 @@ class Logger:
         self._reduce: Dict[str, str] = {}
         self._header: List[str] = []
         self._start = time.time()
+        self._session_start = self._start
         self._bar = None
         self._tb = None
         if not self.root:
@@ -90,6 +91,9 @@ class Logger:
         kept = [row for row in rows if as_float(row.get("time/iteration")) <= resume_iteration]
         self._header = header
         self._rewrite(header, kept)
+        elapsed = as_float(kept[-1].get("time/elapsed_s")) if kept else 0.0
+        if math.isfinite(elapsed):  # wall time keeps counting across resumes
+            self._start -= elapsed
         steps = as_float(kept[-1].get("time/timesteps")) if kept else 0.0
         return steps if math.isfinite(steps) else 0.0
 
@@ -175,7 +179,7 @@ class Logger:
     def _eta(self, row: Dict[str, float]) -> float:
         """Seconds left at this session's average rate."""
         done = row.get("time/timesteps", 0.0) - self._session_start_steps
-        elapsed = time.time() - self._start
+        elapsed = time.time() - self._session_start
         if done <= 0 or elapsed <= 0:
             return math.nan
         return (self.total_timesteps - row.get("time/timesteps", 0.0)) * elapsed / done

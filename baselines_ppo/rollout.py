@@ -111,6 +111,10 @@ class Collector:
                 .astype(self.env.action_space.dtype))
             next_obs = self._flat(next_obs)
             env_s += time.perf_counter() - tock
+            if not np.all(np.isfinite(next_obs)):
+                # NaN would reach the networks and every rank's averaged gradient
+                raise FloatingPointError(f"the env returned a non-finite observation after {self._ep_length + 1} "
+                                         f"steps of an episode: {next_obs}")
             policy_s += tock - tick
 
             self._ep_return += float(reward)

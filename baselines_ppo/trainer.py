@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -125,7 +125,7 @@ class Learner:
 
 
 def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
-            rng: np.random.Generator) -> (Batch, RolloutStats, NumpyActorCritic):
+            rng: np.random.Generator) -> Tuple[Batch, RolloutStats, NumpyActorCritic]:
     """Fill the buffer with the current policy, update the observation statistics
     (pooled over ranks), compute advantages (collective).
 
@@ -344,18 +344,28 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     """
     limit_threads()
     import tensorflow as tf
-    from gymnasium import spaces
 
     run_dir = Path(run_dir)
     metadata = dict(metadata or {})
-    rank, size = mpi.rank(comm), mpi.size(comm)
-    seed = rank_seed(config.seed, rank)
+    seed = rank_seed(config.seed, mpi.rank(comm))
     rng = np.random.default_rng(seed)
     tf.random.set_seed(seed)
 
     env = env_fn(seed)
+    try:
+        return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
+                           metadata, run_files or {}, tensorboard, rng, seed, comm)
+    finally:
+        env.close()
+
+
+def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progress, metadata, run_files,
+                tensorboard, rng, seed, comm) -> TrainResult:
+    from gymnasium import spaces
+
     if not isinstance(env.action_space, spaces.Box):
         raise TypeError(f"baselines_ppo trains envs with a Box action space, got {env.action_space}")
+    rank, size = mpi.rank(comm), mpi.size(comm)
     collector = Collector(env)
     learner = Learner(config, collector.observation_size, collector.action_size, rng, comm)
     data, changes = _find_resume_point(run_dir, resume, config, collector, comm)
@@ -363,77 +373,80 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
 
     target = iterations if iterations is not None else config.total_iterations(size)
     steps_per_iteration = config.steps_per_rank * size
-    if progress is None:
-        progress = "lines" if quiet else default_progress_mode()
     logger = Logger(run_dir, total_timesteps=target * steps_per_iteration,
                     resume_iteration=counters.iteration if data is not None else None,
-                    progress=progress, tensorboard=tensorboard, comm=comm)
-    if mpi.is_root(comm):
-        _write_run_config(run_dir, config, metadata, size)
-        for name, text in (run_files or {}).items():
-            atomic_write_bytes(run_dir / name, text.encode())
-        if data is not None:
-            logger.message(f"resuming {data.path} at iteration {counters.iteration} "
-                           f"({counters.timesteps} steps)")
-            if changes:
-                logger.message("settings changed since the checkpoint: " + "; ".join(changes))
-            if len(data.rng_states) != size:
-                logger.message(f"the checkpoint was written by {len(data.rng_states)} ranks, this run has {size}: "
-                               "continuing, but not bit-for-bit as an uninterrupted run")
-        elif resume:
-            logger.message(f"no checkpoint in {run_dir}: starting a new run")
-    if counters.iteration >= target:
-        logger.message(f"{counters.iteration} iterations already done (asked for {target}): nothing to do")
+                    progress=progress or default_progress_mode(), tensorboard=tensorboard, comm=comm)
+    try:
+        if mpi.is_root(comm):
+            _write_run_config(run_dir, config, metadata, size)
+            for name, text in run_files.items():
+                atomic_write_bytes(run_dir / name, text.encode())
+            _report_start(logger, run_dir, data, changes, resume, size)
+        if counters.iteration >= target:
+            logger.message(f"{counters.iteration} iterations already done (asked for {target}): nothing to do")
+            return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, False)
+        with StopRequest() as stop:
+            interrupted = _loop(collector, learner, logger, counters, target, run_dir, metadata, rng, seed, stop)
+        return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, interrupted)
+    finally:
         logger.close()
-        env.close()
-        return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, False)
 
+
+def _report_start(logger: Logger, run_dir: Path, data: Optional[CheckpointData], changes: List[str],
+                  resume: bool, size: int) -> None:
+    if data is None:
+        if resume:
+            logger.message(f"no checkpoint in {run_dir}: starting a new run")
+        return
+    logger.message(f"resuming {data.path} at iteration {data.iteration} ({data.timesteps} steps)")
+    if changes:
+        logger.message("settings changed since the checkpoint: " + "; ".join(changes))
+    if len(data.rng_states) != size:
+        logger.message(f"the checkpoint was written by {len(data.rng_states)} ranks, this run has {size}: "
+                       "continuing, but not bit-for-bit as an uninterrupted run would")
+
+
+def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Counters, target: int, run_dir: Path,
+          metadata: Dict[str, Any], rng: np.random.Generator, seed: int, stop: StopRequest) -> bool:
+    """Iterate until ``target`` iterations exist or a stop is requested; True if stopped."""
+    config, comm = learner.config, learner.comm
+    steps_per_iteration = config.steps_per_rank * mpi.size(comm)
     buffer = RolloutBuffer(config.steps_per_rank, collector.observation_size, collector.action_size)
     collector.reset(episode_seed(seed, counters.iteration))
     best: Optional[PolicySnapshot] = None
-    interrupted = False
-    with StopRequest() as stop:
-        try:
-            while counters.iteration < target:
-                wall_start = time.perf_counter()
-                rms_before = learner.obs_rms.state_dict()
-                batch, rollout, acting = collect(collector, learner, buffer, rng)
-                learn_start = time.perf_counter()
-                lr = config.learning_rate_at(counters.timesteps)
-                diagnostics = update(learner, batch, lr, rng)
-                learn_s = time.perf_counter() - learn_start + rollout.policy_seconds
+    while counters.iteration < target:
+        wall_start = time.perf_counter()
+        rms_before = learner.obs_rms.state_dict()
+        batch, rollout, acting = collect(collector, learner, buffer, rng)
+        learn_start = time.perf_counter()
+        lr = config.learning_rate_at(counters.timesteps)
+        diagnostics = update(learner, batch, lr, rng)
+        learn_s = time.perf_counter() - learn_start + rollout.policy_seconds
 
-                counters.iteration += 1
-                counters.timesteps += steps_per_iteration
-                counters.episodes += int(mpi.allreduce_sum(len(rollout.episodes), comm=comm))
-                seconds = {"env": rollout.env_seconds, "learn": learn_s,
-                           "wall": time.perf_counter() - wall_start}
-                row = log_iteration(logger, counters, rollout, batch, diagnostics, lr,
-                                    float(np.exp(acting.log_std).mean()), seconds, steps_per_iteration, comm)
-                score = iteration_score(row)
-                if score is not None and (counters.best_score is None or score > counters.best_score):
-                    counters.best_score = score
-                    best = PolicySnapshot(acting, rms_before, {"iteration": counters.iteration - 1,
-                                                               "timesteps": counters.timesteps - steps_per_iteration,
-                                                               "score": score})
+        counters.iteration += 1
+        counters.timesteps += steps_per_iteration
+        counters.episodes += int(mpi.allreduce_sum(len(rollout.episodes), comm=comm))
+        seconds = {"env": rollout.env_seconds, "learn": learn_s, "wall": time.perf_counter() - wall_start}
+        row = log_iteration(logger, counters, rollout, batch, diagnostics, lr, float(np.exp(acting.log_std).mean()),
+                            seconds, steps_per_iteration, comm)
+        score = iteration_score(row)  # rank 0 only: the only rank that writes the best policy
+        if score is not None and (counters.best_score is None or score > counters.best_score):
+            counters.best_score = score
+            best = PolicySnapshot(acting, rms_before, {"iteration": counters.iteration - 1, "score": score,
+                                                       "timesteps": counters.timesteps - steps_per_iteration})
 
-                stopping = mpi.any_rank(stop.requested, comm=comm)
-                if counters.iteration % config.check_sync_every == 0:
-                    check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")
-                if (stopping or counters.iteration % config.checkpoint_every == 0
-                        or counters.iteration >= target):
-                    save(run_dir, learner, collector, counters, rng, metadata, best)
-                    best = None
-                    collector.reset(episode_seed(seed, counters.iteration))
-                if stopping:
-                    interrupted = True
-                    logger.message(f"stopped after iteration {counters.iteration}; checkpoint saved in "
-                                   f"{run_dir}; continue with resume (--resume)")
-                    break
-        finally:
-            logger.close()
-            env.close()
-    return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, interrupted)
+        stopping = mpi.any_rank(stop.requested, comm=comm)
+        if counters.iteration % config.check_sync_every == 0:
+            check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")
+        if stopping or counters.iteration % config.checkpoint_every == 0 or counters.iteration >= target:
+            save(run_dir, learner, collector, counters, rng, metadata, best)
+            best = None
+            collector.reset(episode_seed(seed, counters.iteration))  # every checkpoint is an episode boundary
+        if stopping:
+            logger.message(f"stopped after iteration {counters.iteration}; checkpoint saved in {run_dir}; "
+                           "continue with resume (--resume)")
+            return True
+    return False
 
 
 def _write_run_config(run_dir: Path, config: PPOConfig, metadata: Dict[str, Any], size: int) -> None:

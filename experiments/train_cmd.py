@@ -221,6 +221,7 @@ def launch_mpirun(args, config, config_path: Path, run_dir: Path) -> int:
     env = dict(os.environ)
     for name in THREAD_VARIABLES:
         env.setdefault(name, "1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO banners, once per rank, drown the progress
     process = subprocess.Popen(command, env=env, start_new_session=True)
 
     stops = []

@@ -1,0 +1,177 @@
+"""Checkpoints: atomic saves survive crashes, resume is bit-exact, mismatches fail clearly."""
+import shutil
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from baselines_ppo import checkpoint
+from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, clean_abandoned, latest_checkpoint,
+                                      list_checkpoints, load_checkpoint, save_checkpoint)
+from baselines_ppo.config import PPOConfig
+from baselines_ppo.progress import read_progress
+
+pytestmark = pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+
+
+def pendulum(seed=None):
+    return gym.make("Pendulum-v1")
+
+
+def small_config(**changes):
+    settings = dict(steps_per_rank=256, minibatch_size=64, epochs=2, gamma=0.9, learning_rate=1e-3,
+                    total_timesteps=10_000, checkpoint_every=2, normalize_observations=True, hidden_sizes=(16, 16))
+    settings.update(changes)
+    return PPOConfig(**settings)
+
+
+def train(run_dir, config, **kwargs):
+    from baselines_ppo.trainer import train as run_training
+
+    return run_training(pendulum, config, run_dir, progress="none", tensorboard=False, **kwargs)
+
+
+def fake_data(iteration, value=0.0):
+    return CheckpointData(iteration=iteration, timesteps=100 * iteration, episodes=iteration, best_score=None,
+                          weights={"w": np.full(3, value, np.float32)}, optimizer={"m": np.zeros(3)},
+                          obs_rms={"mean": np.zeros(2)}, rng_states=[{"rank": 0}], config={"lr": 1},
+                          spaces={"observation_size": 2, "action_size": 1}, metadata={"iteration": iteration})
+
+
+def test_save_load_roundtrip_and_pruning(tmp_path):
+    for iteration in range(1, 6):
+        save_checkpoint(tmp_path, fake_data(iteration, value=iteration), keep=3)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-00000003", "ckpt-00000004", "ckpt-00000005"]
+    latest = latest_checkpoint(tmp_path)
+    assert latest.name == "ckpt-00000005"
+    data = load_checkpoint(latest)
+    assert (data.iteration, data.timesteps, data.metadata) == (5, 500, {"iteration": 5})
+    np.testing.assert_array_equal(data.weights["w"], np.full(3, 5.0, np.float32))
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]
+
+
+def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, fake_data(1, value=1.0), keep=3)
+    real_write = checkpoint._write_file
+
+    def dies_midway(path, data):  # the process is killed half-way through state.json
+        if path.name == "state.json":
+            with open(path, "wb") as f:
+                f.write(data[: len(data) // 2])
+            raise OSError("killed")
+        real_write(path, data)
+
+    monkeypatch.setattr(checkpoint, "_write_file", dies_midway)
+    with pytest.raises(OSError, match="killed"):
+        save_checkpoint(tmp_path, fake_data(2, value=2.0), keep=3)
+    monkeypatch.setattr(checkpoint, "_write_file", real_write)
+
+    stale = [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+    assert stale, "the simulated crash should leave its temp directory"
+    latest = latest_checkpoint(tmp_path)
+    assert latest.name == "ckpt-00000001"
+    np.testing.assert_array_equal(load_checkpoint(latest).weights["w"], np.full(3, 1.0, np.float32))
+    clean_abandoned(tmp_path, latest)
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_crash_before_latest_is_updated_resumes_the_previous_one(tmp_path, monkeypatch):
+    save_checkpoint(tmp_path, fake_data(1), keep=3)
+
+    def dies(path, data):
+        raise OSError("killed before the pointer moved")
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", dies)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, fake_data(2), keep=3)
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / "ckpt-00000002").is_dir()  # complete, but never became latest
+    latest = latest_checkpoint(tmp_path)
+    assert latest.name == "ckpt-00000001"
+    clean_abandoned(tmp_path, latest)  # the abandoned timeline goes
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-00000001"]
+    save_checkpoint(tmp_path, fake_data(2), keep=3)
+    assert latest_checkpoint(tmp_path).name == "ckpt-00000002"
+
+
+def test_missing_pointer_falls_back_to_newest_complete_dir(tmp_path):
+    save_checkpoint(tmp_path, fake_data(1), keep=3)
+    save_checkpoint(tmp_path, fake_data(2), keep=3)
+    (tmp_path / "checkpoints" / "latest").write_text("ckpt-00000099\n")
+    assert latest_checkpoint(tmp_path).name == "ckpt-00000002"
+    (tmp_path / "checkpoints" / "ckpt-00000003").mkdir()  # incomplete: ignored
+    (tmp_path / "checkpoints" / "latest").unlink()
+    assert latest_checkpoint(tmp_path).name == "ckpt-00000002"
+    assert latest_checkpoint(tmp_path / "nothing-here") is None
+
+
+def test_damaged_checkpoint_error_names_the_path(tmp_path):
+    path = save_checkpoint(tmp_path, fake_data(1), keep=3)
+    arrays = path / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} is damaged"):
+        load_checkpoint(path)
+    (path / "state.json").unlink()
+    with pytest.raises(CheckpointError, match="incomplete: .*state.json is missing"):
+        load_checkpoint(path)
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    config = small_config()
+    straight = train(tmp_path / "straight", config, iterations=4)
+    assert straight.iterations == 4
+
+    split_dir = tmp_path / "split"
+    train(split_dir, config, iterations=2)
+    # debris of a run killed while saving iteration 4: must be ignored and removed
+    junk = split_dir / "checkpoints" / ".tmp-ckpt-00000004-12345"
+    junk.mkdir()
+    (junk / "arrays.npz").write_bytes(b"half a file")
+    resumed = train(split_dir, config, iterations=4, resume=True)
+    assert resumed.iterations == 4 and not junk.exists()
+
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "ckpt-00000004")
+    b = load_checkpoint(split_dir / "checkpoints" / "ckpt-00000004")
+    assert (a.iteration, a.timesteps, a.episodes) == (b.iteration, b.timesteps, b.episodes) == (4, 1024, a.episodes)
+    for section in ("weights", "optimizer", "obs_rms"):
+        left, right = getattr(a, section), getattr(b, section)
+        assert left.keys() == right.keys()
+        for key in left:
+            assert np.array_equal(left[key], right[key]), f"{section}/{key} differs after resume"
+    assert a.rng_states == b.rng_states
+    rows_a = read_progress(tmp_path / "straight" / "progress.csv")[1]
+    rows_b = read_progress(split_dir / "progress.csv")[1]
+    assert [r["rollout/ep_return"] for r in rows_a] == [r["rollout/ep_return"] for r in rows_b]
+    assert [r["losses/value"] for r in rows_a] == [r["losses/value"] for r in rows_b]
+
+    # asking for iterations that already exist does nothing
+    assert train(split_dir, config, iterations=3, resume=True).iterations == 4
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("trained")
+    train(run_dir, small_config(hidden_sizes=(8,)), iterations=1)
+    return run_dir
+
+
+def test_existing_checkpoint_without_resume_is_an_error(trained_dir):
+    with pytest.raises(CheckpointError, match=r"already holds checkpoint ckpt-00000001: pass resume=True"):
+        train(trained_dir, small_config(hidden_sizes=(8,)), iterations=2)
+
+
+def test_incompatible_network_is_an_error_naming_both_values(trained_dir):
+    with pytest.raises(CheckpointError, match=r"hidden_sizes = \[8\], but this run has hidden_sizes = \[16, 16\]"):
+        train(trained_dir, small_config(hidden_sizes=(16, 16)), iterations=2, resume=True)
+    with pytest.raises(CheckpointError, match=r"activation = tanh, but this run has activation = relu"):
+        train(trained_dir, small_config(hidden_sizes=(8,), activation="relu"), iterations=2, resume=True)
+
+
+def test_incompatible_spaces_is_an_error_naming_both_values(trained_dir, tmp_path):
+    from baselines_ppo.trainer import train as run_training
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained_dir, run_dir)
+    with pytest.raises(CheckpointError, match=r"observation_size = 3, but this run has observation_size = 2"):
+        run_training(lambda seed: gym.make("MountainCarContinuous-v0"), small_config(hidden_sizes=(8,)), run_dir,
+                     iterations=2, resume=True, progress="none", tensorboard=False)

@@ -1,0 +1,53 @@
+"""`l2run plot`: curves of several runs in one PNG; clear errors for non-runs."""
+
+from baselines_ppo.logger import Logger
+from experiments.cli import main
+from experiments.plot_cmd import load_progress, panels_for
+
+
+def fake_run(run_dir, scale, with_distance):
+    logger = Logger(run_dir, total_timesteps=1000, progress="none", tensorboard=False)
+    for iteration in range(1, 6):
+        logger.store("time/iteration", iteration)
+        logger.store("time/timesteps", 100 * iteration)
+        logger.store("rollout/ep_return", [] if iteration == 1 else [scale * iteration])
+        logger.store("rollout/ep_length", [] if iteration == 1 else [10 * iteration])
+        logger.store("losses/policy", -0.01 * iteration)
+        logger.store("losses/value", 1.0 / iteration)
+        logger.store("train/approx_kl", 0.01)
+        logger.store("train/entropy", 1.0 - 0.1 * iteration)
+        logger.store("train/clipfrac", 0.1)
+        logger.store("train/explained_var", 0.2 * iteration)
+        if with_distance:
+            logger.store("rollout/distance", [0.5 * iteration])
+            logger.store("rollout/distance_max", [iteration], reduce="max")
+            logger.store("reward/velocity", [0.3 * iteration])
+        logger.dump()
+    logger.close()
+    return run_dir
+
+
+def test_plot_overlays_runs(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    b = fake_run(tmp_path / "b", 2.0, with_distance=False)
+    out = tmp_path / "plots" / "curves.png"
+    assert main(["plot", str(a), str(b), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    titles = [title for title, _ in panels_for([load_progress(a), load_progress(b)])]
+    assert titles == ["episode return", "distance (m)", "episode length (steps)", "policy loss", "value loss",
+                      "approx. KL", "entropy", "clip fraction", "explained variance", "reward term: velocity"]
+
+
+def test_plot_errors_for_directories_without_progress(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["plot", str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "has no progress.csv" in capsys.readouterr().err
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "progress.csv").write_text("a,b\n1,2\n")
+    assert main(["plot", str(tmp_path / "other"), "--out", str(tmp_path / "x.png")]) == 2
+    assert "no time/timesteps column" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

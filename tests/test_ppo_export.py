@@ -1,0 +1,97 @@
+"""Tier a: the exported numpy policy reproduces the TF policy, and bad files fail clearly."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, PolicyFileError, export_policy, find_policy, load_policy
+from baselines_ppo.running_mean_std import RunningMeanStd
+
+LOW, HIGH = np.zeros(4), np.ones(4)
+
+
+@pytest.fixture(scope="module")
+def model_and_stats():
+    from baselines_ppo.policy import ActorCritic
+
+    rng = np.random.default_rng(7)
+    model = ActorCritic(5, 4, (32, 32), "elu", 0.0, rng)
+    for v in model.parameters:  # move the output layer away from its 0.01 init so actions vary
+        v.assign(v.numpy() + rng.normal(0, 0.3, v.shape).astype(np.float32))
+    rms = RunningMeanStd((5,))
+    rms.update(rng.normal(3.0, 2.0, (100, 5)))
+    return model, rms
+
+
+def export(path, model, rms, metadata=None):
+    acting = model.numpy_policy()
+    return export_policy(path, acting.actor, acting.log_std, acting.activation, rms.mean, rms.std, 5.0,
+                         LOW, HIGH, metadata)
+
+
+def test_exported_action_equals_tf_deterministic_action(tmp_path, model_and_stats):
+    model, rms = model_and_stats
+    path = export(tmp_path / "policy.npz", model, rms, {"env": {"difficulty": 2}, "name": "unit"})
+    policy = load_policy(path)
+    assert (policy.observation_size, policy.action_size) == (5, 4)
+    assert policy.metadata == {"env": {"difficulty": 2}, "name": "unit"}
+    raw = np.random.default_rng(1).normal(3.0, 4.0, (50, 5))
+    tf_action = np.clip(model.act(rms.normalize(raw, 5.0).astype(np.float32), deterministic=True), LOW, HIGH)
+    np.testing.assert_allclose(policy.act(raw), tf_action, atol=1e-5)
+    assert 0 < np.mean((tf_action > 0) & (tf_action < 1)) < 1  # some clipped, some not: the test means something
+    np.testing.assert_allclose(policy.act(raw[0]), tf_action[0], atol=1e-5)  # single observation
+    with pytest.raises(ValueError, match="expects observations of size 5"):
+        policy.act(np.zeros(6))
+    assert path.stat().st_size < 50_000
+    assert not list(tmp_path.glob(".*tmp*")), "temp file left behind"
+
+
+def test_load_errors_name_the_path(tmp_path, model_and_stats):
+    with pytest.raises(FileNotFoundError, match="no policy file at .*missing.npz"):
+        load_policy(tmp_path / "missing.npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"this is not a zip file at all")
+    with pytest.raises(PolicyFileError, match="garbage.npz is not a readable policy file"):
+        load_policy(garbage)
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.ones(3))
+    with pytest.raises(PolicyFileError, match="other.npz is not a policy file written by baselines_ppo"):
+        load_policy(other)
+    model, rms = model_and_stats
+    good = export(tmp_path / "good.npz", model, rms)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(PolicyFileError, match="truncated.npz"):
+        load_policy(truncated)
+    with np.load(good) as data:
+        arrays = dict(data)
+    arrays["obs_mean"] = np.zeros(3)
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    with pytest.raises(PolicyFileError, match=r"damaged.npz is a damaged policy file: obs_mean has shape \(3,\)"):
+        load_policy(tmp_path / "damaged.npz")
+
+
+def test_find_policy_in_a_run_dir(tmp_path, model_and_stats):
+    model, rms = model_and_stats
+    with pytest.raises(FileNotFoundError, match="holds no exported policy"):
+        find_policy(tmp_path)
+    export(tmp_path / POLICY_FILE, model, rms)
+    assert find_policy(tmp_path) == tmp_path / POLICY_FILE
+    assert find_policy(tmp_path, best=True) == tmp_path / POLICY_FILE  # falls back
+    export(tmp_path / BEST_POLICY_FILE, model, rms)
+    assert find_policy(tmp_path, best=True) == tmp_path / BEST_POLICY_FILE
+    assert load_policy(tmp_path).action_size == 4  # a run dir loads its latest policy
+
+
+def test_export_module_needs_neither_tensorflow_nor_mpi(tmp_path, model_and_stats):
+    model, rms = model_and_stats
+    path = export(tmp_path / "policy.npz", model, rms, {"k": 1})
+    code = ("import sys, numpy as np; from baselines_ppo.export import load_policy; "
+            f"p = load_policy({str(path)!r}); p.act(np.zeros(5)); "
+            "bad = [m for m in ('tensorflow', 'mpi4py') if m in sys.modules]; "
+            "print(json.dumps(bad))").replace("import sys", "import json, sys")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
