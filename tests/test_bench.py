@@ -1,0 +1,36 @@
+"""The benchmark commands run end to end and print their ratios (no timing asserted)."""
+import re
+
+import pytest
+
+from experiments.cli import main
+
+
+def test_bench_env_prints_ratios_against_the_floor(capsys):
+    assert main(["bench", "env", "--episodes", "1", "--accuracies", "3e-2"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"floor \(bare OpenSim\)\s+\d+\s+[\d.]+\s+1\.000", out)
+    for variant in ("env difficulty 0", "env difficulty 1 (3 obstacles)", "env difficulty 2 (10 obstacles)"):
+        row = re.search(re.escape(variant) + r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+        assert row, out
+        steps, rate, ratio, reset_ms = row.groups()
+        assert int(steps) > 50 and float(rate) > 0 and float(ratio) > 0 and float(reset_ms) > 0
+
+
+def test_bench_memory_reports_growth(capsys):
+    assert main(["bench", "memory", "--episodes", "20", "--difficulty", "1", "--max-obstacles", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "after episode   20" in out
+    assert re.search(r"growth from episode 20 to 20: [+-][\d.]+ MB", out)
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_bench_scaling_compares_rank_counts(capsys):
+    args = ["bench", "scaling", "--config", "quick", "--ranks", "1", "2", "--iterations", "2",
+            "--steps-per-rank", "128"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+1\s+[\d.]+\s+1\.00x", out, re.M), out
+    assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+x", out, re.M), out
+    assert "2 ranks vs 1:" in out
