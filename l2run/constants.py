@@ -58,6 +58,8 @@ ACTION_SIZE = len(MUSCLE_NAMES)
 
 _INDEX = {name: i for i, name in enumerate(OBSERVATION_NAMES)}
 # The pelvis joint's generalized coordinates (rotation, x, y) and speeds.
+PELVIS_POSITION = slice(_INDEX["pelvis_tilt"], _INDEX["pelvis_ty"] + 1)
+PELVIS_SPEEDS = slice(_INDEX["pelvis_tilt_speed"], _INDEX["pelvis_ty_speed"] + 1)
 PELVIS_TILT = _INDEX["pelvis_tilt"]
 PELVIS_X = _INDEX["pelvis_tx"]
 PELVIS_Y = _INDEX["pelvis_ty"]

@@ -31,7 +31,16 @@ import numpy as np
 import opensim
 
 from .constants import (
+    BODY_POSITIONS,
+    COM,
+    JOINT_ANGLES,
     JOINT_COORDINATES,
+    JOINT_SPEEDS,
+    OBSTACLE,
+    PELVIS_POSITION,
+    PELVIS_SPEEDS,
+    PELVIS_X,
+    PSOAS,
     LIGAMENT_FORCES,
     MUSCLE_NAMES,
     OBSERVATION_SIZE,
@@ -252,19 +261,17 @@ class Simulator:
         obs = np.empty(OBSERVATION_SIZE, dtype=np.float64)
         pelvis = self._coordinates[:3]
         joints = self._coordinates[3:]
-        obs[0:3] = [c.getValue(state) for c in pelvis]
-        obs[3:6] = [c.getSpeedValue(state) for c in pelvis]
-        obs[6:12] = [c.getValue(state) for c in joints]
-        obs[12:18] = [c.getSpeedValue(state) for c in joints]
+        obs[PELVIS_POSITION] = [c.getValue(state) for c in pelvis]
+        obs[PELVIS_SPEEDS] = [c.getSpeedValue(state) for c in pelvis]
+        obs[JOINT_ANGLES] = [c.getValue(state) for c in joints]
+        obs[JOINT_SPEEDS] = [c.getSpeedValue(state) for c in joints]
         com = self.model.calcMassCenterPosition(state)
         com_velocity = self.model.calcMassCenterVelocity(state)
-        obs[18:22] = (com[0], com[1], com_velocity[0], com_velocity[1])
-        for i, body in enumerate(self._bodies):
-            position = body.getTransformInGround(state).p()
-            obs[22 + 2 * i] = position[0]
-            obs[23 + 2 * i] = position[1]
-        obs[36:38] = self.course.psoas
-        obs[38:41] = self.course.next_obstacle(obs[1])
+        obs[COM] = (com[0], com[1], com_velocity[0], com_velocity[1])
+        positions = [body.getTransformInGround(state).p() for body in self._bodies]
+        obs[BODY_POSITIONS] = [p[axis] for p in positions for axis in (0, 1)]
+        obs[PSOAS] = self.course.psoas
+        obs[OBSTACLE] = self.course.next_obstacle(obs[PELVIS_X])
         if not np.all(np.isfinite(obs)):
             raise SimulationError(f"non-finite state at step {self.time_steps}: {obs.tolist()}")
         return obs
