@@ -7,7 +7,7 @@
 Modules: ``config`` (PPOConfig), ``trainer`` (the loop), ``rollout`` and
 ``buffer`` (collection, GAE), ``policy`` (TF networks), ``mpi_adam`` and
 ``tf_util`` (averaged updates, sync checks), ``mpi`` (the only mpi4py user),
-``running_mean_std``, ``checkpoint``, ``logger``/``progress``, and ``export``
-(the numpy-only policy file). Nothing is imported here, so ``export`` stays
+``running_mean_std``, ``symmetry`` (mirror augmentation), ``checkpoint``,
+``logger``/``progress``, and ``export`` (the numpy-only policy file). Nothing is imported here, so ``export`` stays
 usable without TensorFlow or MPI.
 """

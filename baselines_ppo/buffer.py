@@ -12,6 +12,7 @@ the true final observation, which the collector evaluates before the env resets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -104,17 +105,23 @@ class RolloutBuffer:
         return nxt
 
     def finish(self, last_value: float, gamma: float, lam: float, normalize_advantages: bool,
-               reward_scale: float = 1.0, comm=None) -> Batch:
+               reward_scale: float = 1.0, comm=None, rewards: Optional[np.ndarray] = None) -> Batch:
         """Compute advantages and value targets; return the batch for the update.
 
+        ``rewards`` (size,): the rewards GAE uses in place of the stored ones (e.g.
+        normalised, see rollout.RewardNormalizer); ``reward_scale`` multiplies either.
         Collective when ``normalize_advantages``: every rank must call it, since
         the mean/std used come from the advantages of all ranks.
         """
         if not self.full:
             raise RuntimeError(f"rollout buffer holds {self.pos} of {self.size} steps")
+        if rewards is None:
+            rewards = self.rewards
+        elif np.shape(rewards) != (self.size,):
+            raise ValueError(f"rewards of shape {np.shape(rewards)} for a buffer of {self.size} steps")
         episode_ends = self.terminated | self.truncated
-        advantages = compute_gae(self.rewards * reward_scale, self.values, self.next_values(last_value),
-                                 episode_ends, gamma, lam)
+        advantages = compute_gae(np.asarray(rewards, np.float64) * reward_scale, self.values,
+                                 self.next_values(last_value), episode_ends, gamma, lam)
         returns = advantages + self.values
         if normalize_advantages:
             mean, std, _ = mpi.moments(advantages, comm=comm)

@@ -1,7 +1,7 @@
 """Self-contained, crash-safe checkpoints: one directory per save.
 
     run_dir/checkpoints/
-        ckpt-00000010/   arrays.npz   weights, Adam moments, observation statistics
+        ckpt-00000010/   arrays.npz   weights, Adam moments, observation and reward statistics
                          state.json   counters, best score, RNG state of every rank, spaces
                          config.json  the PPOConfig and the caller's metadata
         ckpt-00000020/
@@ -59,6 +59,7 @@ class CheckpointData:
     config: Dict[str, Any]  # PPOConfig.to_dict()
     spaces: Dict[str, Any]  # observation_size, action_size, action_low, action_high
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    reward_rms: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # of the discounted return
     path: Optional[Path] = None
 
 
@@ -124,6 +125,7 @@ def save_checkpoint(run_dir, data: CheckpointData, keep: int) -> Path:
     arrays = {f"weights/{k}": v for k, v in data.weights.items()}
     arrays.update({f"optimizer/{k}": v for k, v in data.optimizer.items()})
     arrays.update({f"obs_rms/{k}": v for k, v in data.obs_rms.items()})
+    arrays.update({f"reward_rms/{k}": v for k, v in data.reward_rms.items()})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _write_file(tmp / "arrays.npz", buffer.getvalue())
@@ -198,6 +200,7 @@ def load_checkpoint(path) -> CheckpointData:
             iteration=int(state["iteration"]), timesteps=int(state["timesteps"]),
             episodes=int(state["episodes"]), best_score=state["best_score"],
             weights=section("weights"), optimizer=section("optimizer"), obs_rms=section("obs_rms"),
+            reward_rms=section("reward_rms"),
             rng_states=list(state["rng_states"]), config=saved["ppo"], spaces=state["spaces"],
             metadata=saved.get("metadata", {}), path=path)
     except (KeyError, TypeError, ValueError) as err:

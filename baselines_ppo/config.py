@@ -65,6 +65,31 @@ class PPOConfig:
     """Rewards are multiplied by this before GAE (not in the logged returns): keeps
     value targets near unit scale for envs with large per-step rewards."""
 
+    normalize_rewards: bool = False
+    """Divide the rewards used for GAE and value targets by a running standard deviation
+    of the discounted return, as openai/baselines' and SB3's VecNormalize do: each rank
+    keeps the discounted return of its episode in progress (reset at episode ends),
+    the statistics of those returns are merged across ranks once per iteration, and
+    every reward of the batch is divided by sqrt(var + 1e-8) of the updated statistics,
+    then clipped to +-reward_clip (reward_scale still multiplies the result). Keeps
+    value targets near unit scale whatever the reward shaping; logged returns and
+    distances stay raw. The statistics are saved in checkpoints but not in the
+    exported policy (acting does not use rewards)."""
+    reward_clip: float = 10.0
+    """With normalize_rewards, normalised rewards are clipped to [-reward_clip,
+    reward_clip] (baselines/SB3: 10); a huge value turns clipping off."""
+    mirror_augmentation: bool = False
+    """Train on every sample AND its left-right mirror image (Kidzinski et al. 2018,
+    arXiv 1804.00361: the top 2017 teams exploited the symmetric body). Needs a
+    :class:`baselines_ppo.symmetry.Symmetry` passed to ``train``. Each iteration's
+    batch is doubled with (mirror(obs), mirror(action)) carrying the same advantages
+    and value targets, with old log-probabilities of the mirrored actions computed
+    under the acting policy, so the PPO ratio is right for these known off-policy
+    samples. Minibatches keep minibatch_size samples, so an epoch takes twice as
+    many gradient steps (each still of the configured size; the learning rate and
+    the clipping act per step as without mirroring). The observation statistics
+    (if normalize_observations) are fed both halves, since the networks see both."""
+
     normalize_observations: bool = False
     """Running mean/std normalisation of observations (merged across ranks, saved
     with the weights). Off by default because l2run hand-normalises its features."""
@@ -111,7 +136,8 @@ class PPOConfig:
                 f"ppo.steps_per_rank ({self.steps_per_rank}) must be divisible by "
                 f"ppo.minibatch_size ({self.minibatch_size}) so every rank takes the same "
                 "number of gradient steps")
-        for name in ("learning_rate", "adam_eps", "clip_range", "vf_coef", "obs_clip", "reward_scale"):
+        for name in ("learning_rate", "adam_eps", "clip_range", "vf_coef", "obs_clip", "reward_scale",
+                     "reward_clip"):
             if not _is_real(getattr(self, name)) or not getattr(self, name) > 0:
                 fail(name, "must be a positive number")
         if not _is_real(self.gamma) or not 0 < self.gamma <= 1:
@@ -126,15 +152,20 @@ class PPOConfig:
             value = getattr(self, name)
             if value is not None and (not _is_real(value) or value <= 0):
                 fail(name, "must be a positive number or None (off)")
-        for name in ("normalize_observations", "normalize_advantages"):
+        for name in ("normalize_observations", "normalize_advantages", "normalize_rewards", "mirror_augmentation"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be true or false")
         if not _is_int(self.seed) or self.seed < 0:
             fail("seed", "must be a non-negative integer")
 
     @property
+    def samples_per_rank(self) -> int:
+        """Samples each rank trains on per iteration: its steps, doubled by mirroring."""
+        return self.steps_per_rank * (2 if self.mirror_augmentation else 1)
+
+    @property
     def minibatches_per_epoch(self) -> int:
-        return self.steps_per_rank // self.minibatch_size
+        return self.samples_per_rank // self.minibatch_size
 
     def total_iterations(self, ranks: int) -> int:
         """Iterations needed to reach total_timesteps with ``ranks`` ranks."""

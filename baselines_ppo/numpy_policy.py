@@ -66,6 +66,10 @@ class NumpyActorCritic:
         """(batch, obs) -> (batch,): the critic's estimate of the discounted return."""
         return mlp_forward(self.critic, self.activation, obs)[:, 0]
 
+    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """(batch,) log-density of ``actions`` (batch, act) at ``obs`` (batch, obs)."""
+        return gaussian_log_prob(np.asarray(actions, dtype=np.float64), self.mean_action(obs), self.log_std)
+
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample actions for obs (batch, obs).
 

@@ -1,4 +1,4 @@
-"""Running mean/variance of observations, in numpy.
+"""Running mean/variance of observations (or of returns, for reward scaling), in numpy.
 
 The trainer feeds it moments already pooled over all ranks
 (:func:`baselines_ppo.mpi.moments`), so every rank holds the same statistics;
@@ -61,7 +61,7 @@ class RunningMeanStd:
     def load_state_dict(self, state: Dict[str, np.ndarray]) -> None:
         mean = np.asarray(state["mean"], dtype=np.float64)
         if mean.shape != self.mean.shape:
-            raise ValueError(f"observation statistics of shape {mean.shape} do not fit observations of shape {self.mean.shape}")
+            raise ValueError(f"statistics of shape {mean.shape} do not fit values of shape {self.mean.shape}")
         self.mean = mean.copy()
         self.var = np.asarray(state["var"], dtype=np.float64).copy()
         self.count = float(state["count"])

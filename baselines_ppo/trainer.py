@@ -28,8 +28,9 @@ from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_bytes, export_policy
 from baselines_ppo.logger import Logger, default_progress_mode
 from baselines_ppo.numpy_policy import NumpyActorCritic
-from baselines_ppo.rollout import Collector, ObservationNormalizer, RolloutStats
+from baselines_ppo.rollout import Collector, ObservationNormalizer, RewardNormalizer, RolloutStats
 from baselines_ppo.running_mean_std import RunningMeanStd
+from baselines_ppo.symmetry import Symmetry, mirror_batch
 from baselines_ppo.tf_util import FlatParameters, broadcast_parameters, check_synced, limit_threads
 
 RUN_CONFIG_FILE = "config.json"
@@ -103,14 +104,19 @@ class StopRequest:
 
 
 class Learner:
-    """The networks, their flat view, the optimiser and the observation statistics."""
+    """The networks, their flat view, the optimiser, the observation and reward
+    statistics, and the env's symmetry (None if it has none)."""
 
     def __init__(self, config: PPOConfig, observation_size: int, action_size: int,
-                 rng: np.random.Generator, comm=None):
+                 rng: np.random.Generator, comm=None, symmetry: Optional[Symmetry] = None):
         from baselines_ppo.mpi_adam import MpiAdam
         from baselines_ppo.policy import ActorCritic
 
+        check_symmetry(config, symmetry)
+        if symmetry is not None:
+            symmetry.check_sizes(observation_size, action_size)
         self.config = config
+        self.symmetry = symmetry
         self.model = ActorCritic(observation_size, action_size, config.hidden_sizes, config.activation,
                                  config.init_log_std, rng)
         self.flat = FlatParameters(self.model.parameters)
@@ -118,7 +124,20 @@ class Learner:
         self.adam = MpiAdam(self.flat.size, epsilon=config.adam_eps, comm=comm)
         self.obs_rms = RunningMeanStd((observation_size,))
         self.normalize = ObservationNormalizer(self.obs_rms, config.normalize_observations, config.obs_clip)
+        self.reward_rms = RunningMeanStd(())
+        self.normalize_reward = RewardNormalizer(self.reward_rms, config.normalize_rewards, config.gamma,
+                                                 config.reward_clip)
         self.comm = comm
+
+
+def check_symmetry(config: PPOConfig, symmetry: Optional[Symmetry]) -> None:
+    """ValueError if mirror augmentation is asked for without a symmetry to apply."""
+    if symmetry is not None and not isinstance(symmetry, Symmetry):
+        raise TypeError(f"symmetry must be a baselines_ppo.symmetry.Symmetry, got {type(symmetry).__name__}")
+    if config.mirror_augmentation and symmetry is None:
+        raise ValueError("ppo.mirror_augmentation is on but no symmetry was given: pass "
+                         "train(..., symmetry=Symmetry(obs_perm, act_perm, ...)) for an env with a left-right "
+                         "mirror, or turn mirror_augmentation off")
 
 
 # --- the four steps of an iteration ----------------------------------------------
@@ -126,26 +145,42 @@ class Learner:
 
 def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
             rng: np.random.Generator) -> Tuple[Batch, RolloutStats, NumpyActorCritic]:
-    """Fill the buffer with the current policy, update the observation statistics
-    (pooled over ranks), compute advantages (collective).
+    """Fill the buffer with the current policy, update the observation and reward
+    statistics (pooled over ranks), compute advantages (collective), and with
+    mirror_augmentation append the mirrored samples.
 
-    Returns the batch, the rollout statistics, and the numpy policy that acted
-    (what the iteration's episode scores measure).
+    Returns the training batch (steps_per_rank samples, 2 * steps_per_rank with
+    mirroring), the rollout statistics, and the numpy policy that acted (what the
+    iteration's episode scores measure).
     """
-    config = learner.config
+    config, comm = learner.config, learner.comm
     acting = learner.model.numpy_policy()
     stats = collector.collect(acting, learner.normalize, buffer, rng)
+    raw = stats.raw_observations
+    mirrored = None
+    if config.mirror_augmentation:
+        mirrored_raw = learner.symmetry.mirror_observations(raw)
+        # normalised with the statistics the real samples were normalised with (before the update below)
+        mirrored = learner.normalize(mirrored_raw)
+        raw = np.concatenate([raw, mirrored_raw])  # the networks train on both halves
     if config.normalize_observations:
-        mean, std, count = mpi.moments(stats.raw_observations, comm=learner.comm)
+        mean, std, count = mpi.moments(raw, comm=comm)
         learner.obs_rms.update_from_moments(mean, np.square(std), count)
+    if config.normalize_rewards:
+        returns = learner.normalize_reward.discounted_returns(buffer.rewards, buffer.terminated | buffer.truncated)
+        mean, std, count = mpi.moments(returns, comm=comm)
+        learner.reward_rms.update_from_moments(mean, np.square(std), count)
     batch = buffer.finish(stats.last_value, config.gamma, config.lam, config.normalize_advantages,
-                          config.reward_scale, comm=learner.comm)
+                          config.reward_scale, comm=comm, rewards=learner.normalize_reward(buffer.rewards))
+    if mirrored is not None:
+        batch = mirror_batch(batch, mirrored, learner.symmetry, acting)
     return batch, stats, acting
 
 
 def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator) -> Dict[str, float]:
-    """PPO epochs over this rank's batch; each minibatch step averages gradients
-    over ranks (collective). Returns rank-local means of the diagnostics."""
+    """PPO epochs over this rank's batch in minibatches of config.minibatch_size;
+    each step averages gradients over ranks (collective). Returns rank-local means
+    of the diagnostics."""
     import tensorflow as tf
 
     config, model, comm = learner.config, learner.model, learner.comm
@@ -154,10 +189,11 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator) 
     history: Dict[str, List[float]] = {}
     grad_norms = []
     epochs_run = 0
+    samples = len(batch.advantages)  # the same on every rank: steps_per_rank, doubled by mirroring
     for _ in range(config.epochs):
-        order = rng.permutation(config.steps_per_rank)
+        order = rng.permutation(samples)
         epoch_kl = []
-        for start in range(0, config.steps_per_rank, config.minibatch_size):
+        for start in range(0, samples, config.minibatch_size):
             idx = order[start:start + config.minibatch_size]
             grad, stats = model.loss_and_gradient(
                 batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
@@ -216,6 +252,8 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     logger.store("train/clipfrac", diagnostics["clipfrac"])
     logger.store("train/epochs", diagnostics["epochs"])
     logger.store("train/grad_norm", diagnostics["grad_norm"])
+    # over the training batch: with mirror augmentation, the mirrored states (V of the mirrored
+    # state against the original's target) count too, since the critic is trained on them
     logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))
     logger.store("train/lr", lr)
     logger.store("train/action_std", action_std)
@@ -274,7 +312,8 @@ def save(run_dir: Path, learner: Learner, collector: Collector, counters: Counte
         iteration=counters.iteration, timesteps=counters.timesteps, episodes=counters.episodes,
         best_score=counters.best_score, weights=learner.model.get_weights(),
         optimizer=learner.adam.state_dict(), obs_rms=learner.obs_rms.state_dict(), rng_states=rng_states,
-        config=learner.config.to_dict(), spaces=spaces_of(collector), metadata=metadata)
+        config=learner.config.to_dict(), spaces=spaces_of(collector), metadata=metadata,
+        reward_rms=learner.reward_rms.state_dict())
     path = save_checkpoint(run_dir, data, learner.config.keep_checkpoints)
     current = PolicySnapshot(learner.model.numpy_policy(), learner.obs_rms.state_dict(),
                              {"iteration": counters.iteration, "timesteps": counters.timesteps})
@@ -295,6 +334,8 @@ def restore(learner: Learner, data: CheckpointData, rng: np.random.Generator, ra
     learner.model.set_weights(data.weights, source)
     learner.adam.load_state_dict(data.optimizer, source)
     learner.obs_rms.load_state_dict(data.obs_rms)
+    if data.reward_rms:  # absent from checkpoints written before reward normalisation existed
+        learner.reward_rms.load_state_dict(data.reward_rms)
     if rank < len(data.rng_states):
         rng.bit_generator.state = data.rng_states[rank]
     return Counters(data.iteration, data.timesteps, data.episodes, data.best_score)
@@ -327,7 +368,8 @@ def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector
 
 def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] = None, resume: bool = False,
           quiet: bool = False, progress: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
-          run_files: Optional[Dict[str, str]] = None, tensorboard: bool = True, comm=None) -> TrainResult:
+          run_files: Optional[Dict[str, str]] = None, tensorboard: bool = True, comm=None,
+          symmetry: Optional[Symmetry] = None) -> TrainResult:
     """Train PPO on ``env_fn(seed)`` (one env per rank); write everything to ``run_dir``.
 
     iterations: stop once this many iterations exist in total (resumed ones
@@ -340,8 +382,11 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
         experiment config, so evaluation can rebuild the same env).
     run_files: {file name: text} written into run_dir by rank 0 once the run is
         known to start (after the checkpoint checks), e.g. the config as TOML.
+    symmetry: the env's left-right mirror, required by config.mirror_augmentation
+        (ValueError without it); ignored otherwise.
     Returns a TrainResult (same on every rank).
     """
+    check_symmetry(config, symmetry)  # before building an env
     limit_threads()
     import tensorflow as tf
 
@@ -354,20 +399,20 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     env = env_fn(seed)
     try:
         return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
-                           metadata, run_files or {}, tensorboard, rng, seed, comm)
+                           metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry)
     finally:
         env.close()
 
 
 def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progress, metadata, run_files,
-                tensorboard, rng, seed, comm) -> TrainResult:
+                tensorboard, rng, seed, comm, symmetry) -> TrainResult:
     from gymnasium import spaces
 
     if not isinstance(env.action_space, spaces.Box):
         raise TypeError(f"baselines_ppo trains envs with a Box action space, got {env.action_space}")
     rank, size = mpi.rank(comm), mpi.size(comm)
     collector = Collector(env)
-    learner = Learner(config, collector.observation_size, collector.action_size, rng, comm)
+    learner = Learner(config, collector.observation_size, collector.action_size, rng, comm, symmetry)
     data, changes = _find_resume_point(run_dir, resume, config, collector, comm)
     counters = restore(learner, data, rng, rank) if data is not None else Counters()
 
@@ -413,6 +458,7 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
     steps_per_iteration = config.steps_per_rank * mpi.size(comm)
     buffer = RolloutBuffer(config.steps_per_rank, collector.observation_size, collector.action_size)
     collector.reset(episode_seed(seed, counters.iteration))
+    learner.normalize_reward.reset()
     best: Optional[PolicySnapshot] = None
     while counters.iteration < target:
         wall_start = time.perf_counter()
@@ -442,6 +488,7 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
             save(run_dir, learner, collector, counters, rng, metadata, best)
             best = None
             collector.reset(episode_seed(seed, counters.iteration))  # every checkpoint is an episode boundary
+            learner.normalize_reward.reset()
         if stopping:
             logger.message(f"stopped after iteration {counters.iteration}; checkpoint saved in {run_dir}; "
                            "continue with resume (--resume)")

@@ -108,3 +108,19 @@ def make_env(config: EnvConfig, seed: Optional[int] = None) -> gym.Env:
     if seed is not None:
         env.action_space.seed(int(seed))
     return env
+
+
+def env_symmetry(config: EnvConfig):
+    """The left-right mirror of the env ``make_env(config)`` builds, for
+    ``PPOConfig.mirror_augmentation``: a ``baselines_ppo.symmetry.Symmetry`` over
+    the 82 features (``config.features``) or the raw 41 floats, with the 18 muscle
+    excitations swapped leg for leg (0-8 <-> 9-17). Frame skip changes nothing:
+    it repeats actions outside the observation."""
+    from baselines_ppo.symmetry import Symmetry
+    from observation import mirror
+
+    if config.features:
+        obs_perm, obs_sign = mirror.FEATURE_MIRROR, mirror.FEATURE_MIRROR_SIGNS
+    else:
+        obs_perm, obs_sign = mirror.OBSERVATION_MIRROR, mirror.OBSERVATION_MIRROR_SIGNS
+    return Symmetry(obs_perm=obs_perm, obs_sign=obs_sign, act_perm=mirror.ACTION_MIRROR)

@@ -91,6 +91,7 @@ def _run(args) -> int:
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     run_dir = (args.run_dir or Path("runs") / config.name).resolve()
+    symmetry_for(config)  # a mirror_augmentation the env cannot do fails here, before mpirun starts
 
     if launched_by_mpirun():
         return train_in_this_process(args, config, config_path, run_dir)
@@ -141,6 +142,18 @@ def make_env_fn(config):
     return make_l2run
 
 
+def symmetry_for(config):
+    """The env's left-right symmetry when ppo.mirror_augmentation asks for one, else None."""
+    if not config.ppo.mirror_augmentation:
+        return None
+    if config.gym_id is not None:
+        raise UsageError(f"ppo.mirror_augmentation needs a left-right symmetry of the env, and none is known for "
+                         f"gym_id = {config.gym_id!r} (only L2Run has one); set mirror_augmentation = false")
+    from experiments.envs import env_symmetry
+
+    return env_symmetry(config.env)
+
+
 def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int:
     """Train as one rank of the current MPI world (a world of 1 without mpirun)."""
     from baselines_ppo.tf_util import limit_threads
@@ -157,7 +170,7 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
     try:
         result = train(make_env_fn(config), config.ppo, run_dir, iterations=args.iterations, resume=args.resume,
                        quiet=args.quiet, progress=args.progress, metadata=config_to_dict(config),
-                       run_files={CONFIG_TOML: config_to_toml(config)})
+                       run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config))
     except CheckpointError as err:  # raised identically on every rank
         if mpi.is_root():
             print(f"l2run train: error: {err}", file=sys.stderr)

@@ -25,9 +25,19 @@ def small_config(**changes):
     return PPOConfig(**settings)
 
 
+def pendulum_symmetry():
+    """Pendulum is symmetric under theta -> -theta: (cos, sin, theta_dot) -> (cos, -sin, -theta_dot),
+    torque -> -torque."""
+    from baselines_ppo.symmetry import Symmetry
+
+    return Symmetry(obs_perm=[0, 1, 2], obs_sign=[1, -1, -1], act_perm=[0], act_sign=[-1])
+
+
 def train(run_dir, config, **kwargs):
     from baselines_ppo.trainer import train as run_training
 
+    if config.mirror_augmentation:
+        kwargs.setdefault("symmetry", pendulum_symmetry())
     return run_training(pendulum, config, run_dir, progress="none", tensorboard=False, **kwargs)
 
 
@@ -116,8 +126,11 @@ def test_damaged_checkpoint_error_names_the_path(tmp_path):
         load_checkpoint(path)
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
-    config = small_config()
+@pytest.mark.parametrize("levers", [{}, {"normalize_rewards": True},
+                                    {"normalize_rewards": True, "reward_clip": 2.0, "mirror_augmentation": True}],
+                         ids=["default", "normalize_rewards", "normalize_rewards+mirror"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, levers):
+    config = small_config(**levers)
     straight = train(tmp_path / "straight", config, iterations=4)
     assert straight.iterations == 4
 
@@ -133,7 +146,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "ckpt-00000004")
     b = load_checkpoint(split_dir / "checkpoints" / "ckpt-00000004")
     assert (a.iteration, a.timesteps, a.episodes) == (b.iteration, b.timesteps, b.episodes) == (4, 1024, a.episodes)
-    for section in ("weights", "optimizer", "obs_rms"):
+    for section in ("weights", "optimizer", "obs_rms", "reward_rms"):
         left, right = getattr(a, section), getattr(b, section)
         assert left.keys() == right.keys()
         for key in left:

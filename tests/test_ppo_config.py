@@ -12,6 +12,14 @@ def test_bundled_configs(name, difficulty, obstacles):
     assert (config.env.difficulty, config.env.max_obstacles, config.env.integrator_accuracy) == \
         (difficulty, obstacles, 3e-2)
     assert config.ppo.seed == config.seed
+    assert (config.ppo.mirror_augmentation, config.ppo.normalize_rewards) == (False, False)
+
+
+@pytest.mark.parametrize("name", ["round1", "round2"])
+def test_round_configs_spell_out_the_2017_levers(name):
+    text = resolve_config_path(name).read_text()
+    for line in ("mirror_augmentation = false", "normalize_rewards = false", "reward_clip = 10.0"):
+        assert line in text, line
 
 
 def test_quick_is_a_smoke_run():
@@ -54,10 +62,18 @@ def test_missing_config_lists_the_bundled_ones():
 
 def test_toml_roundtrip_and_seed_propagation(tmp_path):
     config = config_from_dict({"name": "x", "seed": 7, "env": {"difficulty": 1, "reward": {"velocity": 2.0}},
-                               "ppo": {"hidden_sizes": [32], "target_kl": 0.02, "learning_rate": 1}})
+                               "ppo": {"hidden_sizes": [32], "target_kl": 0.02, "learning_rate": 1,
+                                       "mirror_augmentation": True, "normalize_rewards": True, "reward_clip": 5}})
     assert config.ppo.seed == 7 and config.ppo.learning_rate == 1.0 and config.ppo.hidden_sizes == (32,)
-    path = write(tmp_path, config_to_toml(config))
+    assert (config.ppo.mirror_augmentation, config.ppo.normalize_rewards, config.ppo.reward_clip) == (True, True, 5.0)
+    text = config_to_toml(config)
+    for line in ("mirror_augmentation = true", "normalize_rewards = true", "reward_clip = 5.0"):
+        assert line in text.splitlines(), line
+    path = write(tmp_path, text)
     assert load_config(path) == config
+    for name in ("round1", "round2", "quick"):  # the bundled ones too
+        bundled = load_config(name)
+        assert load_config(write(tmp_path, config_to_toml(bundled))) == bundled
     assert config_to_dict(config)["env"]["reward"] == {"velocity": 2.0}
     assert ExperimentConfig(seed=3).ppo.seed == 3
     assert load_config(write(tmp_path, "seed = 1\n")).name == "exp"  # name defaults to the file stem

@@ -126,6 +126,9 @@ def test_running_mean_std_matches_numpy_and_merges_moments():
     ({"max_grad_norm": -1.0}, r"max_grad_norm must be a positive number or None"),
     ({"entropy_coef": -0.01}, r"entropy_coef must be >= 0, got -0.01"),
     ({"normalize_observations": 1}, r"normalize_observations must be true or false, got 1"),
+    ({"normalize_rewards": "yes"}, r"normalize_rewards must be true or false, got 'yes'"),
+    ({"mirror_augmentation": 1}, r"mirror_augmentation must be true or false, got 1"),
+    ({"reward_clip": 0.0}, r"reward_clip must be a positive number, got 0.0"),
     ({"seed": -1}, r"ppo.seed must be a non-negative integer, got -1"),
     ({"clip_range": math.inf}, r"clip_range must be a positive number, got inf"),
 ])
@@ -145,6 +148,10 @@ def test_config_defaults_are_ppo1_and_schedule():
     assert PPOConfig(lr_schedule="constant").learning_rate_at(10 ** 9) == 3e-4
     assert PPOConfig(total_timesteps=10_000, steps_per_rank=2048).total_iterations(2) == 3
     assert PPOConfig.from_dict(config.to_dict()) == config
+    assert (config.mirror_augmentation, config.normalize_rewards, config.reward_clip) == (False, False, 10.0)
+    assert (config.samples_per_rank, config.minibatches_per_epoch) == (2048, 32)
+    mirrored = PPOConfig(mirror_augmentation=True)
+    assert (mirrored.samples_per_rank, mirrored.minibatches_per_epoch) == (4096, 64)
     with pytest.raises(ValueError, match="unknown ppo setting.*learnin_rate"):
         PPOConfig.from_dict({"learnin_rate": 1.0})
 

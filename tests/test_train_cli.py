@@ -1,6 +1,7 @@
 """`l2run train` end to end: the real L2Run env over `--ranks 2`, resume, errors,
 graceful stop on Ctrl-C, and a rank killed mid-run."""
 import dataclasses
+import math
 import os
 import signal
 import subprocess
@@ -23,12 +24,13 @@ def l2run(*args, timeout=180):
                           timeout=timeout, cwd=REPO)
 
 
-def tiny_quick_config(tmp_path) -> Path:
-    """The bundled quick config with a tiny batch and 100-step episodes (so episodes finish)."""
+def tiny_quick_config(tmp_path, max_steps=100, **ppo) -> Path:
+    """The bundled quick config with a tiny batch and short episodes (so episodes finish); ``ppo`` overrides."""
     quick = load_config("quick")
-    config = dataclasses.replace(quick, env=dataclasses.replace(quick.env, max_steps=100),
-                                 ppo=dataclasses.replace(quick.ppo, steps_per_rank=128, minibatch_size=64, epochs=2,
-                                                         checkpoint_every=2))
+    settings = dict(steps_per_rank=128, minibatch_size=64, epochs=2, checkpoint_every=2)
+    settings.update(ppo)
+    config = dataclasses.replace(quick, env=dataclasses.replace(quick.env, max_steps=max_steps),
+                                 ppo=dataclasses.replace(quick.ppo, **settings))
     path = tmp_path / "quick_tiny.toml"
     path.write_text(config_to_toml(config))
     return path
@@ -82,6 +84,39 @@ def test_train_real_env_two_ranks_then_resume(tmp_path):
     assert "resuming" in resumed.stderr and "at iteration 2" in resumed.stderr
     assert [r["time/iteration"] for r in rows_of(run_dir)] == ["1", "2", "3"]
     assert latest_checkpoint(run_dir).name == "ckpt-00000003"
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_train_real_env_with_mirror_augmentation_and_reward_normalisation(tmp_path):
+    from baselines_ppo.checkpoint import load_checkpoint
+
+    config_path = tiny_quick_config(tmp_path, max_steps=40, steps_per_rank=64, minibatch_size=32,
+                                    mirror_augmentation=True, normalize_rewards=True)
+    run_dir = tmp_path / "run"
+    result = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 2, "--run-dir", run_dir,
+                   "--quiet", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = rows_of(run_dir)
+    assert [r["time/timesteps"] for r in rows] == ["128", "256"]  # env steps: mirroring adds no steps
+    assert all(r["train/epochs"] == "2" for r in rows)
+    assert math.isfinite(float(rows[-1]["rollout/distance"])) and math.isfinite(float(rows[-1]["losses/value"]))
+    saved = load_config(run_dir / "config.toml").ppo
+    assert saved.mirror_augmentation and saved.normalize_rewards
+    data = load_checkpoint(latest_checkpoint(run_dir))
+    # reward statistics merged over both ranks: 2 iterations x 2 ranks x 64 steps
+    assert float(data.reward_rms["count"]) == pytest.approx(256 + 1e-4)
+
+
+def test_mirror_augmentation_needs_a_known_symmetry(tmp_path, capsys):
+    from experiments.cli import main
+
+    config_path = pendulum_toml(tmp_path, mirror_augmentation=True)
+    assert main(["train", "--config", str(config_path), "--run-dir", str(tmp_path / "run"), "--ranks", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "ppo.mirror_augmentation needs a left-right symmetry of the env, and none is known for gym_id = " \
+           "'Pendulum-v1'" in err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.filterwarnings("ignore:TensorFlow was already running")

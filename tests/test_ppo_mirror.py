@@ -1,0 +1,235 @@
+"""Tier a: left-right mirror augmentation (PPOConfig.mirror_augmentation) in one process.
+
+A toy env (tests/toy_env.py) with a symmetry that has both a swap and a sign
+flip stands in for L2Run, so these tests need neither OpenSim nor Pendulum.
+"""
+import numpy as np
+import pytest
+
+from baselines_ppo.buffer import RolloutBuffer
+from baselines_ppo.config import PPOConfig
+from baselines_ppo.numpy_policy import gaussian_log_prob
+from baselines_ppo.symmetry import Symmetry, mirror_batch
+from toy_env import TOY_SYMMETRY, ToyEnv
+
+pytestmark = pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+
+T = 32
+
+
+def config(**changes):
+    settings = dict(steps_per_rank=T, minibatch_size=8, epochs=3, hidden_sizes=(8,), init_log_std=-0.5,
+                    mirror_augmentation=True)
+    settings.update(changes)
+    return PPOConfig(**settings)
+
+
+def learner_for(cfg, symmetry=TOY_SYMMETRY, seed=0):
+    from baselines_ppo.trainer import Learner
+
+    return Learner(cfg, 4, 2, np.random.default_rng(seed), symmetry=symmetry)
+
+
+def collected(cfg, iterations=1):
+    """A learner, a collector on ToyEnv, and the training batch of the last of
+    ``iterations`` collections (with the policy that acted and the statistics
+    the observations were normalised with)."""
+    from baselines_ppo.rollout import Collector
+    from baselines_ppo.trainer import collect
+
+    learner = learner_for(cfg)
+    collector = Collector(ToyEnv())
+    collector.reset(seed=1)
+    buffer = RolloutBuffer(cfg.steps_per_rank, 4, 2)
+    rng = np.random.default_rng(2)
+    for _ in range(iterations):
+        rms_before = learner.obs_rms.state_dict()
+        batch, stats, acting = collect(collector, learner, buffer, rng)
+    return learner, batch, stats, acting, rms_before
+
+
+# --- Symmetry ------------------------------------------------------------------------
+
+
+def test_symmetry_mirrors_with_signs_and_is_an_involution():
+    obs = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(TOY_SYMMETRY.mirror_observations(obs)[0], [1.0, 0.0, -2.0, 3.0])
+    np.testing.assert_array_equal(TOY_SYMMETRY.mirror_observations(TOY_SYMMETRY.mirror_observations(obs)), obs)
+    actions = np.array([[0.25, 0.75]], np.float32)
+    mirrored = TOY_SYMMETRY.mirror_actions(actions)
+    assert mirrored.dtype == np.float32 and mirrored.tolist() == [[0.75, 0.25]]
+    assert (TOY_SYMMETRY.observation_size, TOY_SYMMETRY.action_size) == (4, 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(obs_perm=[1, 2, 0], act_perm=[0]),
+     r"obs_perm is not an involution \(mirroring twice must give the observation back\): observation entries "
+     r"\[0, 1, 2\] map to \[1, 2, 0\]"),
+    (dict(obs_perm=[0], act_perm=[1, 1]), r"act_perm is not a permutation of 0..1: \[1, 1\]"),
+    (dict(obs_perm=[0, 2], act_perm=[0]), r"obs_perm is not a permutation of 0..1"),
+    (dict(obs_perm=[0.0, 1.0], act_perm=[0]), r"obs_perm must be a non-empty 1-d array of integers"),
+    (dict(obs_perm=[], act_perm=[0]), r"obs_perm must be a non-empty 1-d array of integers"),
+    (dict(obs_perm=[1, 0], obs_sign=[1, 1, 1], act_perm=[0]), r"obs_sign has shape \(3,\), obs_perm has 2 entries"),
+    (dict(obs_perm=[1, 0], obs_sign=[1, 0.5], act_perm=[0]), r"obs_sign must hold only \+1 and -1"),
+    (dict(obs_perm=[0], act_perm=[1, 0], act_sign=[1, -1]),
+     r"act_sign is not an involution with act_perm \(need sign \* sign\[perm\] == 1\): entries \[0, 1\]"),
+])
+def test_a_bad_symmetry_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Symmetry(**kwargs)
+
+
+def test_a_symmetry_of_the_wrong_size_is_a_clear_error():
+    wrong = Symmetry(obs_perm=[1, 0, 2], act_perm=[1, 0])
+    with pytest.raises(ValueError, match=r"mirrors observations of size 3 and actions of size 2, but the env has "
+                                         r"observations of size 4 and actions of size 2"):
+        learner_for(config(), symmetry=wrong)
+
+
+def test_mirror_augmentation_without_a_symmetry_fails_before_building_the_env(tmp_path):
+    from baselines_ppo.trainer import train
+
+    def env_fn(seed):
+        raise AssertionError("the env should not be built")
+
+    with pytest.raises(ValueError, match="ppo.mirror_augmentation is on but no symmetry was given"):
+        train(env_fn, config(), tmp_path, iterations=1, progress="none", tensorboard=False)
+    with pytest.raises(ValueError, match="no symmetry was given"):
+        learner_for(config(), symmetry=None)
+    learner_for(config(mirror_augmentation=False), symmetry=None)  # off: no symmetry needed
+
+
+def test_symmetry_leaves_the_callers_arrays_writable():
+    perm, sign = np.array([1, 0]), np.array([1.0, 1.0])
+    Symmetry(obs_perm=perm, obs_sign=sign, act_perm=[0])
+    perm[0], sign[0] = 1, 1.0  # no "read-only" error
+
+
+# --- the doubled batch ---------------------------------------------------------------
+
+
+def test_mirrored_samples_carry_the_acting_policys_log_probs():
+    cfg = config(normalize_observations=True)
+    learner, batch, stats, acting, rms_before = collected(cfg, iterations=2)  # 2: non-trivial statistics
+    assert len(batch.observations) == 2 * T
+    real, mirror = slice(0, T), slice(T, 2 * T)
+
+    # mirrored observations: mirror the RAW observations, then normalise with the statistics the real
+    # half was normalised with (those before this iteration's update)
+    std = np.sqrt(rms_before["var"] + 1e-8)
+    np.testing.assert_allclose(batch.observations[real], (stats.raw_observations - rms_before["mean"]) / std,
+                               rtol=1e-5, atol=1e-5)
+    expected_obs = (TOY_SYMMETRY.mirror_observations(stats.raw_observations) - rms_before["mean"]) / std
+    np.testing.assert_allclose(batch.observations[mirror], expected_obs, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(rms_before["mean"], learner.obs_rms.mean), "the statistics changed this iteration"
+
+    # mirrored actions and their log-probabilities under the policy that acted
+    np.testing.assert_array_equal(batch.actions[mirror], batch.actions[real][:, [1, 0]])
+    expected = gaussian_log_prob(batch.actions[mirror].astype(np.float64),
+                                 acting.mean_action(expected_obs), acting.log_std)
+    np.testing.assert_allclose(batch.log_probs[mirror], expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(batch.log_probs[mirror], batch.log_probs[real], atol=1e-3)
+    np.testing.assert_allclose(batch.values[mirror], acting.value(expected_obs), rtol=1e-5, atol=1e-5)
+
+    # same advantages and value targets; normalised over the doubled batch too
+    np.testing.assert_array_equal(batch.advantages[mirror], batch.advantages[real])
+    np.testing.assert_array_equal(batch.returns[mirror], batch.returns[real])
+    assert abs(batch.advantages.mean()) < 1e-5 and abs(batch.advantages.std() - 1) < 1e-3
+
+    # the observation statistics saw both halves, so they are themselves mirror-symmetric (although the
+    # env's observations are lopsided) and normalising commutes with mirroring
+    np.testing.assert_allclose(TOY_SYMMETRY.mirror_observations(learner.obs_rms.mean), learner.obs_rms.mean,
+                               atol=1e-12)
+    np.testing.assert_allclose(learner.obs_rms.var[[1, 0, 2, 3]], learner.obs_rms.var, rtol=1e-12)
+    assert abs(learner.obs_rms.mean[0] - 1.0) < 1.0 and abs(learner.obs_rms.mean[2]) < 1e-12
+    np.testing.assert_allclose(batch.observations[mirror], TOY_SYMMETRY.mirror_observations(batch.observations[real]),
+                               atol=1e-5)
+
+    # at the start of the update the TF policy (= the acting one) gives ratio 1 on the mirrored samples
+    tf_log_probs = learner.model.log_prob(batch.observations[mirror], batch.actions[mirror]).numpy()
+    np.testing.assert_allclose(tf_log_probs, batch.log_probs[mirror], atol=1e-4)
+
+
+def test_mirror_batch_is_generic():
+    """mirror_batch on a hand-made batch: the numbers it must produce, shape by shape."""
+    learner = learner_for(config(mirror_augmentation=False), symmetry=None)
+    acting = learner.model.numpy_policy()
+    rng = np.random.default_rng(5)
+    buffer = RolloutBuffer(4, 4, 2)
+    raw = rng.normal(size=(4, 4))
+    actions, log_probs, values = acting.sample(raw, rng)
+    for t in range(4):
+        buffer.add(raw[t], actions[t], log_probs[t], values[t], reward=float(t), terminated=t == 3, truncated=False)
+    batch = buffer.finish(0.0, 0.9, 0.9, normalize_advantages=False)
+    doubled = mirror_batch(batch, TOY_SYMMETRY.mirror_observations(raw), TOY_SYMMETRY, acting)
+    assert {name: getattr(doubled, name).shape[0] for name in vars(doubled)} == dict.fromkeys(vars(batch), 8)
+    assert {name: getattr(doubled, name).dtype for name in vars(doubled)} == \
+        {name: getattr(batch, name).dtype for name in vars(batch)}
+    np.testing.assert_allclose(doubled.log_probs[4:], acting.log_prob(TOY_SYMMETRY.mirror_observations(raw),
+                                                                      TOY_SYMMETRY.mirror_actions(batch.actions)),
+                               rtol=1e-6)
+
+
+def test_the_doubled_update_takes_minibatches_of_the_configured_size():
+    """2T samples in minibatches of 8: twice the gradient steps of an unmirrored epoch."""
+    from baselines_ppo.trainer import update
+
+    steps = {}
+    for mirror in (False, True):
+        cfg = config(mirror_augmentation=mirror)
+        learner, batch, _, _, _ = collected(cfg)
+        before = learner.flat.get().copy()
+        seen = []
+        step = learner.adam.step
+
+        def counting_step(params, grad, lr, max_grad_norm=None):
+            seen.append(grad.shape)
+            return step(params, grad, lr, max_grad_norm)
+
+        learner.adam.step = counting_step
+        diagnostics = update(learner, batch, 1e-3, np.random.default_rng(0))
+        steps[mirror] = len(seen)
+        assert diagnostics["epochs"] == cfg.epochs and np.isfinite(diagnostics["value_loss"])
+        assert cfg.minibatches_per_epoch * cfg.epochs == len(seen)
+        assert not np.array_equal(learner.flat.get(), before)
+    assert steps == {False: 3 * T // 8, True: 3 * 2 * T // 8}
+
+
+def test_value_and_policy_gradients_see_the_mirrored_half():
+    """The loss over the doubled batch is the mean of the losses over its halves:
+    the critic fits the mirrored states to the same targets and the actor's
+    surrogate includes the mirrored actions."""
+    import tensorflow as tf
+
+    learner, batch, _, _, _ = collected(config())
+    model = learner.model
+    coefficients = [tf.constant(v, tf.float32) for v in (0.2, 0.0, 1.0)]
+
+    def grad_of(part):
+        grad, stats = model.loss_and_gradient(batch.observations[part], batch.actions[part], batch.log_probs[part],
+                                              batch.advantages[part], batch.returns[part], *coefficients)
+        return grad.numpy(), stats
+
+    whole, stats = grad_of(slice(None))
+    real, _ = grad_of(slice(0, T))
+    mirrored, mirrored_stats = grad_of(slice(T, None))
+    np.testing.assert_allclose(whole, (real + mirrored) / 2, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(real, mirrored, atol=1e-6)
+    assert float(mirrored_stats["approx_kl"]) < 1e-6 and float(mirrored_stats["clipfrac"]) == 0.0
+
+
+# --- L2Run's symmetry (experiments layer) -----------------------------------------------
+
+
+@pytest.mark.parametrize("features, size", [(True, 82), (False, 41)])
+def test_l2run_symmetry_matches_observation_mirror(features, size):
+    from experiments.envs import EnvConfig, env_symmetry
+    from observation import mirror
+
+    symmetry = env_symmetry(EnvConfig(features=features, frame_skip=4))
+    assert (symmetry.observation_size, symmetry.action_size) == (size, 18)
+    x = np.random.default_rng(0).normal(size=(3, size))
+    expected = mirror.mirror_features(x) if features else mirror.mirror_observation(x)
+    np.testing.assert_array_equal(symmetry.mirror_observations(x), expected)
+    assert symmetry.act_perm.tolist() == list(range(9, 18)) + list(range(9))
+    np.testing.assert_array_equal(symmetry.act_sign, np.ones(18))
