@@ -2,8 +2,10 @@
 
     l2run plot runs/a [runs/b ...] [--out curves.png]
 
-One panel per metric of progress.csv (x = timesteps), runs overlaid with the
-run directory's name in the legend. Panels whose metric no run logged are left
+One panel per metric of progress.csv, runs overlaid with the run directory's
+name in the legend. x is simulator steps: the agent's timesteps times the run's
+``env.frame_skip`` (from its config.json), so runs with different frame skips
+compare at equal simulation cost. Panels whose metric no run logged are left
 out; reward terms (``reward/<term>``) get one panel each.
 """
 from __future__ import annotations
@@ -64,7 +66,21 @@ def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
     header, rows = read_progress(path)
     if X_COLUMN not in header:
         raise PlotError(f"{path} has no {X_COLUMN} column: not written by l2run train")
-    return {key: np.array([_number(row.get(key)) for row in rows]) for key in header}
+    data = {key: np.array([_number(row.get(key)) for row in rows]) for key in header}
+    data[X_COLUMN] = data[X_COLUMN] * frame_skip_of(Path(run_dir))
+    return data
+
+
+def frame_skip_of(run_dir: Path) -> int:
+    """Simulator steps per agent step of a run (1 unless its env repeats actions)."""
+    import json
+
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return 1
+    env = (config.get("metadata") or {}).get("env") or {}
+    return int(env.get("frame_skip") or 1)
 
 
 def _number(value) -> float:
@@ -110,7 +126,7 @@ def plot_runs(run_dirs: Sequence[Path], out: Path) -> Path:
                 ax.plot(x[keep], y[keep], color=colors[i % len(colors)], linestyle=("-", "--", ":")[j % 3],
                         label=f"{name}{suffix}", linewidth=1.2)
         ax.set_title(title)
-        ax.set_xlabel("timesteps")
+        ax.set_xlabel("simulator steps")
         ax.grid(alpha=0.3)
         if len(runs) > 1 or len(lines) > 1:
             ax.legend(fontsize="small")
