@@ -48,6 +48,11 @@ class L2RunEnv(gym.Env):
             contact spheres; None uses the one shipped by osim-rl.
         opensim_log_level: OpenSim's (process-wide) logger level; "warn" hides
             the info lines OpenSim 4.6 prints on every integrate call.
+        retry_accuracy: when the integrator fails on a step (at 3e-2 it does,
+            mostly while a skeleton collapses onto its joint limits), retry
+            that step once at this accuracy before giving up; "auto" is
+            integrator_accuracy / 10, None turns retries off (a failure then
+            ends the episode at once).
 
     ``reset(seed=s)`` draws the course from ``s``: the same seed gives the same
     course and, for the same actions, the same trajectory. ``reset(options=
@@ -66,6 +71,7 @@ class L2RunEnv(gym.Env):
         max_steps: int = MAX_STEPS,
         model_path: Optional[str] = None,
         opensim_log_level: str = "warn",
+        retry_accuracy: Optional[float] | str = "auto",
     ):
         if difficulty not in (0, 1, 2):
             raise ValueError(f"difficulty must be 0, 1 or 2, got {difficulty!r}")
@@ -79,9 +85,13 @@ class L2RunEnv(gym.Env):
         self.max_obstacles = int(max_obstacles)
         self.integrator_accuracy = float(integrator_accuracy)
         self.max_steps = int(max_steps)
+        if retry_accuracy == "auto":
+            retry_accuracy = self.integrator_accuracy / 10
+        elif retry_accuracy is not None and not 0.0 < float(retry_accuracy) < 1.0:
+            raise ValueError(f"retry_accuracy must be in (0, 1), 'auto' or None, got {retry_accuracy!r}")
         self.model_path = resolve_model_path(model_path)
         set_opensim_log_level(opensim_log_level)
-        self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy)
+        self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy, retry_accuracy)
 
         self.action_space = gym.spaces.Box(0.0, 1.0, (ACTION_SIZE,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), dtype=np.float64)

@@ -86,8 +86,12 @@ class Simulator:
     Not thread-safe; one per env. Call :meth:`reset` before :meth:`step`.
     """
 
-    def __init__(self, model_path: os.PathLike, obstacle_slots: int, integrator_accuracy: float):
+    def __init__(self, model_path: os.PathLike, obstacle_slots: int, integrator_accuracy: float,
+                 retry_accuracy: Optional[float] = None):
         self.integrator_accuracy = float(integrator_accuracy)
+        self.retry_accuracy = None if retry_accuracy is None else float(retry_accuracy)
+        self.retries = 0
+        """Steps that needed the retry since construction (a diagnostic)."""
         try:
             self.model = opensim.Model(str(model_path))
         except RuntimeError as err:
@@ -212,21 +216,20 @@ class Simulator:
         for constant in self._excitations:
             constant.setValue(0.0)
         self.model.equilibrateMuscles(self.state)
-        self._manager = opensim.Manager(self.model)
-        self._manager.setIntegratorAccuracy(self.integrator_accuracy)
-        minimum, maximum = self._step_bounds
-        if minimum is not None:
-            self._manager.setIntegratorMinimumStepSize(minimum)
-        if maximum is not None:
-            self._manager.setIntegratorMaximumStepSize(maximum)
-        self._manager.initialize(self.state)
+        self._start_manager(self.state, self.integrator_accuracy)
         self.time_steps = 0
 
     def step(self, excitations: np.ndarray) -> None:
         """Hold ``excitations`` (18 floats in [0, 1], already validated) for 10 ms.
 
-        Raises :class:`SimulationError` if the integrator fails; the simulator
-        is then unusable until :meth:`reset`."""
+        If the integrator fails (at loose accuracies it does, when a falling
+        skeleton slams into its joint limits), the step is retried once from
+        the state before it at ``retry_accuracy``; then the episode goes on at
+        the normal accuracy. Without the retry such episodes would end as
+        "truncated" in the middle of a fall, and a learner bootstrapping their
+        value would never see that collapsing ends the episode. Raises
+        :class:`SimulationError` if the retry fails too (or is off); the
+        simulator is then unusable until :meth:`reset`."""
         if self._manager is None:
             raise RuntimeError("Simulator.step() before reset()")
         for constant, value in zip(self._excitations, excitations):
@@ -235,16 +238,54 @@ class Simulator:
             # See the module docstring: new controls invalidate cached derivatives.
             self._manager.getState().invalidateAllCacheAtOrAbove(self._dynamics_stage)
         target = STEP_SECONDS * (self.time_steps + 1)
+        # The continuous state (q, u, muscle states) before the step: ~1 us to
+        # copy, against ~150 us for a whole SimTK::State, which is only built
+        # on a failure. The model has no discrete state variables to save.
+        y_before = self.state.getY().to_numpy() if self.retry_accuracy is not None else None
+        time_before = self.state.getTime()
+        try:
+            self._integrate_to(target)
+        except SimulationError:
+            if y_before is None:
+                self._manager = None
+                raise
+            self.retries += 1
+            before = opensim.State(self.state)
+            before.setTime(time_before)
+            before.setY(opensim.Vector.createFromMat(y_before))
+            self._start_manager(before, self.retry_accuracy)
+            try:
+                self._integrate_to(target)
+            except SimulationError:
+                self._manager = None
+                raise
+            self._start_manager(opensim.State(self.state), self.integrator_accuracy)
+        self.time_steps += 1
+
+    def _integrate_to(self, target: float) -> None:
         try:
             self.state = self._manager.integrate(target)
             self.model.realizeVelocity(self.state)
         except RuntimeError as err:
-            self._manager = None
             raise SimulationError(str(err)) from err
         if abs(self.state.getTime() - target) > 1e-9:
-            self._manager = None
             raise SimulationError(f"integrator stopped at t={self.state.getTime():.6f} s instead of {target:.6f} s")
-        self.time_steps += 1
+        if not np.isfinite(self._pelvis_y.getValue(self.state)):
+            raise SimulationError(f"non-finite state at t={target:.2f} s")
+
+    def _start_manager(self, state: opensim.State, accuracy: float) -> None:
+        """A fresh integrator at ``accuracy`` starting from ``state``, which must
+        be owned by the caller: a state returned by the previous integrator
+        dies with it."""
+        self.state = state
+        self._manager = opensim.Manager(self.model)
+        self._manager.setIntegratorAccuracy(accuracy)
+        minimum, maximum = self._step_bounds
+        if minimum is not None:
+            self._manager.setIntegratorMinimumStepSize(minimum)
+        if maximum is not None:
+            self._manager.setIntegratorMaximumStepSize(maximum)
+        self._manager.initialize(state)
 
     # -- reading --------------------------------------------------------------
     @property

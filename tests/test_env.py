@@ -221,3 +221,19 @@ def test_gymnasium_registration_and_checker():
     check_env(env.unwrapped, skip_render_check=True)
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
+
+
+def test_failed_step_is_retried_at_a_tighter_accuracy():
+    """At 3e-2 the integrator fails while a passive skeleton collapses (seed 0,
+    zero excitation, step ~131); the retry at accuracy / 10 lets the episode end
+    as the fall it is, which is what a learner must see."""
+    zeros = np.zeros((400, 18))
+    plain = l2run.L2RunEnv(difficulty=2, max_obstacles=10, integrator_accuracy=3e-2, retry_accuracy=None)
+    *_, terminated, truncated, info = rollout(plain, zeros, seed=0)
+    assert truncated and "sim_error" in info
+    retrying = l2run.L2RunEnv(difficulty=2, max_obstacles=10, integrator_accuracy=3e-2)
+    observations, _, terminated, truncated, info = rollout(retrying, zeros, seed=0)
+    assert terminated and "sim_error" not in info and retrying.sim.retries >= 1
+    assert observations[-1][C.PELVIS_Y] < C.PELVIS_FALL_HEIGHT
+    with pytest.raises(ValueError, match="retry_accuracy"):
+        l2run.L2RunEnv(retry_accuracy=2.0)
