@@ -1,5 +1,5 @@
 """l2run: PPO over MPI for the NIPS 2017 "Learning to Run" OpenSim model."""
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="l2run",
@@ -8,7 +8,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["l2run", "observation", "rewards", "baselines_ppo", "experiments"],
+    packages=find_packages(include=["l2run", "l2run.*", "observation", "observation.*", "rewards",
+                                    "rewards.*", "baselines_ppo", "baselines_ppo.*", "experiments",
+                                    "experiments.*"]),
     package_data={"experiments": ["configs/*.toml", "scripts/*.sh"]},
     install_requires=[
         "opensim==4.6",

@@ -5,8 +5,6 @@ timings depend on the machine, ratios measured together mostly do not.
 """
 from __future__ import annotations
 
-import importlib
-
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure env speed, memory growth, MPI scaling")
@@ -28,13 +26,9 @@ def add_parser(subparsers) -> None:
     memory.add_argument("--model", default=None)
     memory.set_defaults(func=_run_memory)
 
-    try:
-        bench_scaling = importlib.import_module(f"{__package__}.bench_scaling")
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.bench_scaling":
-            raise
-    else:
-        bench_scaling.add_parser(kinds)
+    from . import bench_scaling
+
+    bench_scaling.add_parser(kinds)
 
 
 def _positive(name, value):

@@ -6,6 +6,7 @@ them and heavy imports (TensorFlow, OpenSim) happen only for the command run.
 """
 import argparse
 import importlib
+import os
 import sys
 
 #: subcommand modules, in the order ``l2run --help`` lists them.
@@ -26,17 +27,19 @@ def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:  # a real missing dependency inside the module
-                raise
-            continue  # subcommand not written yet
-        module.add_parser(subparsers)
+        importlib.import_module(name).add_parser(subparsers)
     return parser
 
 
+#: One compute thread per process: with one MPI rank per core, extra BLAS/OpenMP
+#: threads only fight the simulators. Set before numpy is first imported (the
+#: subcommand modules import it), values the user set are kept.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def main(argv=None) -> int:
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

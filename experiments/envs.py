@@ -25,7 +25,8 @@ class EnvConfig:
     max_obstacles: int = 10
     """3 (round 1) or 10 (round 2)."""
     integrator_accuracy: float = 3e-2
-    """OpenSim integrator accuracy: 1e-3 is the 2017 grader's, 3e-2 trains ~3x faster."""
+    """OpenSim integrator accuracy: 1e-3 is the 2017 grader's; 3e-2 is the 2017 teams'
+    training setting (~3x faster in OpenSim 3.3, ~1.35x in 4.6: `l2run bench env`)."""
     max_steps: int = 1000
     """Episode length limit in 10 ms steps (truncation, not termination)."""
     model_path: Optional[str] = None
@@ -49,6 +50,12 @@ class EnvConfig:
             raise ValueError(f"env.max_steps must be a positive integer, got {self.max_steps!r}")
         if int(self.frame_skip) != self.frame_skip or self.frame_skip < 1:
             raise ValueError(f"env.frame_skip must be a positive integer, got {self.frame_skip!r}")
+        from rewards import validate_weights
+
+        try:
+            validate_weights(self.reward)  # a typo fails here, not on every rank after mpirun started
+        except ValueError as err:
+            raise ValueError(f"env.reward: {err}") from None
 
 
 class FrameSkip(gym.Wrapper):

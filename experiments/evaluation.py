@@ -90,25 +90,13 @@ def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int =
     from baselines_ppo import mpi
 
     rank, size = mpi.rank(), mpi.size()
-    env = make_env(env_config)
-    mine = list(range(rank, episodes, size))
-    results = []
     started = time.perf_counter()
-    bar = None
-    if progress and rank == 0:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(mine), desc=f"evaluate (rank 0 of {size})", unit="episode")
-    for episode in mine:
-        # A fresh policy per episode: the random policy's draws then depend on
-        # the episode alone, not on which rank ran what before.
-        policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode)
-        results.append(run_episode(env, policy, seed + episode, episode))
-        if bar is not None:
-            bar.update()
-            bar.set_postfix(score=f"{results[-1].score:.2f} m")
-    if bar is not None:
-        bar.close()
+    try:
+        results = _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, progress)
+    except BaseException as err:
+        if size > 1 and not isinstance(err, SystemExit):
+            mpi.abort_on_exception(err)  # rank 0 would wait in gather() forever
+        raise
     gathered = mpi.gather(results)
     if rank != 0:
         return None
@@ -122,6 +110,31 @@ def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int =
         "summary": summarise(everything),
         "episodes": [dataclasses.asdict(r) for r in everything],
     }
+
+
+def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, progress) -> list[EpisodeResult]:
+    """The episodes ``i % size == rank`` on this rank's own env."""
+    env = make_env(env_config)
+    results = []
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(range(rank, episodes, size)), desc=f"evaluate (rank 0 of {size})", unit="episode")
+    try:
+        for episode in range(rank, episodes, size):
+            # A fresh policy per episode: the random policy's draws then depend on
+            # the episode alone, not on which rank ran what before.
+            policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode)
+            results.append(run_episode(env, policy, seed + episode, episode))
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(score=f"{results[-1].score:.2f} m")
+    finally:
+        if bar is not None:
+            bar.close()
+        env.close()
+    return results
 
 
 def format_report(report: dict) -> str:

@@ -36,7 +36,7 @@ def test_evaluate_random_policy_writes_json(tmp_path, capsys):
 
 def test_evaluate_time_limit(tmp_path):
     out = tmp_path / "report.json"
-    main(["evaluate", "--policy", "zero", *EVAL_ARGS, "--max-steps", "20", "--out", str(out)])
+    assert main(["evaluate", "--policy", "zero", *EVAL_ARGS, "--max-steps", "20", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert [e["end"] for e in report["episodes"]] == ["time limit", "time limit"]
     assert all(e["steps"] == 20 for e in report["episodes"])

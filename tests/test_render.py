@@ -45,7 +45,7 @@ def test_gif_has_one_frame_per_step_and_the_model_moves(tmp_path, capsys):
 @pytest.mark.parametrize("steps, every", [(12, 5), (10, 5), (7, 3)])
 def test_every_k_gives_ceil_steps_over_k_frames(tmp_path, steps, every):
     out = tmp_path / "gait.gif"
-    main(["render", "--policy", "zero", "--out", str(out), "--max-steps", str(steps), "--every", str(every), *FAST])
+    assert main(["render", "--policy", "zero", "--out", str(out), "--max-steps", str(steps), "--every", str(every), *FAST]) == 0
     assert len(gif_frames(out)[1]) == math.ceil(steps / every) == frame_count(steps, every)
 
 

@@ -7,9 +7,11 @@
 #     node01 slots=36
 #     node02 slots=36
 # Every machine needs the same checkout at the same path with its .venv built
-# (`make install`), passwordless ssh from this machine, and the run directory on a
-# shared file system (rank 0 writes checkpoints and logs; every rank reads them
-# on --resume). Ranks = total slots unless RANKS=N is set. Re-running resumes.
+# (`make install`) and passwordless ssh from this machine. Rank 0 (on the first
+# host) reads the config and writes checkpoints and logs, so RUN_DIR need only
+# exist there; keep it on a shared file system if rank 0 may land elsewhere next
+# time. Ranks = total slots unless RANKS=N is set. Re-running resumes; Ctrl-C or
+# SIGTERM saves a checkpoint first (see train_many_cores.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 hostfile="${1:?usage: train_cluster.sh HOSTFILE [RUN_DIR] [flags...]}"
@@ -21,11 +23,5 @@ ranks="${RANKS:-$slots}"
 config="${CONFIG:-$here/experiments/configs/round2.toml}"
 bin="${VENV:-$here/.venv}/bin"
 
-flags=(-np "$ranks" --hostfile "$hostfile" --bind-to none -x OMP_NUM_THREADS=1 -x PATH)
-[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-
-resume=()
-[ -e "$run_dir/checkpoints/latest" ] && resume=(--resume)
-
-exec "$bin/mpirun" "${flags[@]}" "$bin/python" -m mpi4py -m experiments.cli train \
-    --config "$config" --run-dir "$run_dir" --quiet "${resume[@]}" "$@"
+exec "$bin/l2run" train --config "$config" --ranks "$ranks" --hostfile "$hostfile" --run-dir "$run_dir" \
+    --resume --quiet "$@"

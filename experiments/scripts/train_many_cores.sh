@@ -3,11 +3,13 @@
 #
 #   experiments/scripts/train_many_cores.sh [RUN_DIR] [extra `l2run train` flags...]
 #
-# Ranks = cores (override with RANKS=N). Each rank runs one env and a copy of the
-# policy; gradients are averaged across ranks every minibatch, so N ranks collect
-# N x 2048 steps per iteration. Re-running the script resumes from the run's
-# latest checkpoint. Ctrl-C (or SIGTERM from a batch system) saves a checkpoint
-# before exiting. Watch with `l2run plot RUN_DIR` or `tensorboard --logdir RUN_DIR/tb`.
+# Ranks = cores (override with RANKS=N, the config with CONFIG=path). Each rank runs
+# one env and a copy of the policy; gradients are averaged across ranks every
+# minibatch, so N ranks collect N x 2048 steps per iteration. Re-running the script
+# resumes from the run's latest checkpoint. `l2run train --ranks N` starts mpirun
+# itself and turns Ctrl-C or SIGTERM (from you or a batch system) into "finish the
+# iteration, save a checkpoint, exit"; a second Ctrl-C aborts at once. Watch with
+# `l2run plot RUN_DIR` or `tensorboard --logdir RUN_DIR/tb`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 run_dir="${1:-runs/round2}"
@@ -16,14 +18,5 @@ ranks="${RANKS:-$(nproc)}"
 config="${CONFIG:-$here/experiments/configs/round2.toml}"
 bin="${VENV:-$here/.venv}/bin"
 
-flags=(-np "$ranks" --bind-to none)
-[ "$(id -u)" = 0 ] && flags+=(--allow-run-as-root)
-# More ranks than cores works but each env gets a fraction of a core.
-[ "$ranks" -gt "$(nproc)" ] && flags+=(--oversubscribe)
-
-resume=()
-[ -e "$run_dir/checkpoints/latest" ] && resume=(--resume)
-
-export OMP_NUM_THREADS=1  # one thread per rank: extra threads only fight OpenSim
-exec "$bin/mpirun" "${flags[@]}" "$bin/python" -m mpi4py -m experiments.cli train \
-    --config "$config" --run-dir "$run_dir" --quiet "${resume[@]}" "$@"
+# --resume starts a fresh run when RUN_DIR has no checkpoint yet.
+exec "$bin/l2run" train --config "$config" --ranks "$ranks" --run-dir "$run_dir" --resume --quiet "$@"
