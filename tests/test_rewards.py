@@ -50,6 +50,9 @@ def test_leaning_back_is_penalised():
 def test_straight_knees_are_penalised():
     flexed = state(KNEE_R=-0.8, KNEE_L=-0.3)
     assert term("bent_knee", flexed, flexed) == 0.0
+    # The 2017 team's threshold (their run.py: max(0, knee - 0.1)): a knee at 0 rad
+    # is not yet "locked"; only hyperextension past 0.1 rad is penalised.
+    assert term("bent_knee", flexed, state(KNEE_R=0.0, KNEE_L=0.1)) == 0.0
     one_locked = state(KNEE_R=0.3, KNEE_L=-0.3)  # hyperextended: the random policy's stance
     assert term("bent_knee", flexed, one_locked) == pytest.approx(-(0.3 - rewards.STRAIGHT_KNEE_ANGLE))
     both_locked = state(KNEE_R=0.3, KNEE_L=0.3)
