@@ -33,8 +33,19 @@ FOOT_SPHERE_RADIUS = 0.05
 HEEL_SPHERE_IN_FOOT = (-0.0171573, -0.0078575)
 #: Centre of the toe sphere relative to the toes origin, in the foot frame (m).
 TOE_SPHERE_IN_FOOT = (0.0156124, 0.0475000)
-#: Contact indicator band (m): 0 when a sphere's bottom is this far clear of
-#: the surface, 0.5 when just touching, 1 when pressed this deep into it.
+#: Lateral (z) position of the sphere centres in ground (m), + for the right
+#: foot, - for the left: hip 0.0835 + subtalar 0.00792 for the heel (calcn
+#: origin), + mtp 0.00108 more for the toe. The model is planar (every joint
+#: rotates about z), so these never change. The obstacles' centres lie in
+#: z = 0, so a foot sphere meets an obstacle of radius R only when its
+#: in-plane distance is below sqrt((R + 0.05)^2 - z^2), never when
+#: R + 0.05 <= |z|. Measured from gait9dof18musc.osim
+#: (tests/test_observation_env.py checks them).
+HEEL_SPHERE_Z = 0.09142
+TOE_SPHERE_Z = 0.0925
+#: Contact indicator band (m): 0 when a foot sphere is this far clear of the
+#: surface (see :func:`surface_clearance`), 0.5 when just touching, 1 when
+#: pressed this deep into it.
 #: Under body weight the soft Hunt-Crossley contact sinks 2-4 cm.
 CONTACT_BAND = 0.02
 
@@ -56,9 +67,11 @@ def pelvis_xy(raw: np.ndarray) -> np.ndarray:
 
 
 def foot_sphere_centres(raw: np.ndarray) -> np.ndarray:
-    """Ground-frame centres (4, 2) of the toe and heel contact spheres, in
-    ``table.CONTACT_POINTS`` order (toes_l, toes_r, talus_l, talus_r)."""
-    centres = np.empty((len(T.CONTACT_POINTS), 2))
+    """Ground-frame centres (4, 3) (x, y, z) of the toe and heel contact
+    spheres, in ``table.CONTACT_POINTS`` order (toes_l, toes_r, talus_l,
+    talus_r). x and y follow the foot; z is the model's constant lateral
+    offset (:data:`TOE_SPHERE_Z`, :data:`HEEL_SPHERE_Z`)."""
+    centres = np.empty((len(T.CONTACT_POINTS), 3))
     for i, point in enumerate(T.CONTACT_POINTS):
         side = point[-1]
         talus = np.array([raw[_RAW[f"talus_{side}_x"]], raw[_RAW[f"talus_{side}_y"]]])
@@ -66,20 +79,29 @@ def foot_sphere_centres(raw: np.ndarray) -> np.ndarray:
         along = (toes - talus) / np.linalg.norm(toes - talus)
         normal = np.array([-along[1], along[0]])
         if point.startswith("toes"):
-            origin, (a, b) = toes, TOE_SPHERE_IN_FOOT
+            origin, (a, b), z = toes, TOE_SPHERE_IN_FOOT, TOE_SPHERE_Z
         else:
-            origin, (a, b) = talus, HEEL_SPHERE_IN_FOOT
-        centres[i] = origin + a * along + b * normal
+            origin, (a, b), z = talus, HEEL_SPHERE_IN_FOOT, HEEL_SPHERE_Z
+        centres[i, :2] = origin + a * along + b * normal
+        centres[i, 2] = z if side == "r" else -z
     return centres
 
 
 def surface_clearance(centres: np.ndarray, obstacles: np.ndarray) -> np.ndarray:
     """Gap (m, negative when pressed in) between each foot sphere (centres
-    (n, 2)) and the nearest surface: the ground (y = 0) or any of
-    ``obstacles`` (k, 3) absolute (x, y, radius)."""
+    (n, 3) in ground) and the nearest surface: the ground (y = 0) or any of
+    ``obstacles`` (k, 3) absolute (x, y, radius), whose centres lie in z = 0.
+
+    The gap to an obstacle is measured in 3-D along the line of centres, as
+    the simulator's Hunt-Crossley contact measures penetration, so the gap to
+    the ground and to a sphere mean the same thing (and the contact band of
+    :func:`contact_indicator` reads alike on both). The foot spheres sit
+    ~9 cm beside the obstacles' plane: a sphere that overlaps a foot sphere
+    in the x-y plane may not touch it at all."""
     clearance = centres[:, 1] - FOOT_SPHERE_RADIUS
     if len(obstacles):
-        distance = np.linalg.norm(centres[:, None, :] - obstacles[None, :, :2], axis=-1)
+        obstacle_centres = np.column_stack([obstacles[:, :2], np.zeros(len(obstacles))])
+        distance = np.linalg.norm(centres[:, None, :] - obstacle_centres[None, :, :], axis=-1)
         to_spheres = distance - obstacles[None, :, 2] - FOOT_SPHERE_RADIUS
         clearance = np.minimum(clearance, to_spheres.min(axis=1))
     return clearance
@@ -215,14 +237,19 @@ class FeatureProcessor:
 
     @staticmethod
     def _obstacle_features(sphere: Optional[np.ndarray], pelvis_x: float, ahead: bool) -> np.ndarray:
-        """(present, dx, top, radius); an absent sphere sits at the horizon with radius 0."""
+        """(present, dx, top, radius); an absent sphere sits at the horizon with radius 0.
+
+        The next sphere beyond the horizon ahead stays present (clipped dx,
+        true size): the runner will reach it. The previous sphere beyond the
+        horizon behind reads as absent: no foot can reach it any more (see
+        ``table.OBSTACLE_HORIZON_BEHIND``)."""
         if ahead:
             if sphere is None:
                 return np.array([0.0, T.OBSTACLE_HORIZON_AHEAD, 0.0, 0.0])
             dx = min(sphere[0] - pelvis_x, T.OBSTACLE_HORIZON_AHEAD)
         else:
-            if sphere is None:
+            if sphere is None or sphere[0] - pelvis_x < -T.OBSTACLE_HORIZON_BEHIND:
                 return np.array([0.0, -T.OBSTACLE_HORIZON_BEHIND, 0.0, 0.0])
-            dx = max(sphere[0] - pelvis_x, -T.OBSTACLE_HORIZON_BEHIND)
+            dx = sphere[0] - pelvis_x
         x, y, radius = sphere
         return np.array([1.0, dx, y + radius, radius])

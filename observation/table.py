@@ -77,8 +77,13 @@ CONTACT_POINTS = ("toes_l", "toes_r", "talus_l", "talus_r")
 #: Next-obstacle distances are clipped to this far ahead (m); "no obstacle
 #: ahead" reads as a sphere of radius 0 at this distance.
 OBSTACLE_HORIZON_AHEAD = 5.0
-#: Previous-obstacle distances are clipped to this far behind (m): further back
-#: no foot can touch it, so it reads as "no previous obstacle".
+#: A previous sphere whose centre is further behind the pelvis than this (m)
+#: reads as "no previous obstacle" (present 0, dx at the horizon, top and
+#: radius 0). A foot reaches at most ~1 m behind the pelvis (legs 0.9 m), so
+#: such a sphere can no longer be touched; reading it as absent keeps the
+#: stretch between distant spheres identical to the flat start instead of
+#: varying with the size of a sphere the runner has left behind for good.
+#: dx itself is continuous there (it reaches the horizon as the sphere leaves).
 OBSTACLE_HORIZON_BEHIND = 2.0
 
 # Normalisation per joint kind, shared by both legs: (angle offset, angle
@@ -195,8 +200,9 @@ def _build_table() -> tuple[Feature, ...]:
         *_body_features(),
         *(Feature(f"{point}_contact",
                   f"{_CONTACT_MEANING[_body_kind(point)]} of the {_leg(point)} foot touching the "
-                  "ground or a known sphere: smoothstep from 0 (sphere bottom >= 2 cm clear) to 1 "
-                  "(>= 2 cm pressed in); 0.5 = just touching",
+                  "ground or a known obstacle: smoothstep of the gap from 0 (>= 2 cm clear) to 1 "
+                  "(>= 2 cm pressed in); 0.5 = just touching. The gap to an obstacle is 3-D: "
+                  "the foot spheres sit 9.1-9.3 cm beside the obstacles' plane z = 0",
                   "1", 0.5, 0.5)
           for point in CONTACT_POINTS),
         Feature("psoas_l", "left psoas strength multiplier (raw; 1 below difficulty 2, "
@@ -210,11 +216,13 @@ def _build_table() -> tuple[Feature, ...]:
         Feature("obstacle_next_top", "height of the next sphere's top above the ground "
                 "(centre y + radius); 0 when none is ahead", "m", 0.07, 0.07),
         Feature("obstacle_next_radius", "next sphere's radius; 0 when none is ahead", "m", 0.07, 0.07),
-        Feature("obstacle_prev_known", "1 once a sphere has been passed (it moved from 'next' to "
-                "behind the pelvis); 0 before", "1", 0.5, 0.5),
-        Feature("obstacle_prev_dx", "previous sphere's centre x minus pelvis x (<= its radius), "
-                f"clipped to -{OBSTACLE_HORIZON_BEHIND:g} m; -{OBSTACLE_HORIZON_BEHIND:g} when none",
-                "m", -1.0, 1.0),
+        Feature("obstacle_prev_known", "1 while a passed sphere (its far edge behind the pelvis, "
+                f"so no longer 'next') has its centre within {OBSTACLE_HORIZON_BEHIND:g} m behind "
+                "the pelvis; 0 before the first is passed and once the last passed one is further "
+                "back (no foot reaches it)", "1", 0.5, 0.5),
+        Feature("obstacle_prev_dx", "previous sphere's centre x minus pelvis x, in "
+                f"[-{OBSTACLE_HORIZON_BEHIND:g}, -radius) (its far edge is behind the pelvis); "
+                f"-{OBSTACLE_HORIZON_BEHIND:g} when none", "m", -1.0, 1.0),
         Feature("obstacle_prev_top", "height of the previous sphere's top (0 when none)", "m", 0.07, 0.07),
         Feature("obstacle_prev_radius", "previous sphere's radius (0 when none)", "m", 0.07, 0.07),
     ]

@@ -6,7 +6,7 @@ import observation as O
 from l2run import constants as C
 from observation import processor as P
 from observation import table as T
-from observation.synthetic import ReplayEnv, shifted, standing_observation, synthetic_episode
+from synthetic import ReplayEnv, set_obstacle, shifted, standing_observation, synthetic_episode
 
 RAW = {name: i for i, name in enumerate(C.OBSERVATION_NAMES)}
 COURSE = [[0.6, 0.01, 0.1], [1.6, -0.02, 0.25], [4.0, 0.0, 0.08]]
@@ -154,8 +154,10 @@ def test_obstacle_queue_passes_next_to_previous():
     np.testing.assert_allclose(prev, [1, 2.0 - 2.3, 0.17, 0.2])
     assert O.normalise(processor.physical)[O.FEATURE_INDEX["obstacle_next_ahead"]] == -1
 
-    processor.step(standing_observation(5.0, obstacles=course))  # far behind: clipped to the horizon
-    assert obstacle_features(processor)[1][1] == -T.OBSTACLE_HORIZON_BEHIND
+    processor.step(standing_observation(3.9, obstacles=course))  # 1.9 m behind: still within reach
+    np.testing.assert_allclose(obstacle_features(processor)[1], [1, 2.0 - 3.9, 0.17, 0.2])
+    processor.step(standing_observation(4.05, obstacles=course))  # beyond the horizon: reads as none
+    np.testing.assert_allclose(obstacle_features(processor)[1], [0, -T.OBSTACLE_HORIZON_BEHIND, 0, 0])
 
     processor.step(standing_observation(1.05, obstacles=course))  # fell back behind the first's far edge
     nxt, prev = obstacle_features(processor)
@@ -205,17 +207,42 @@ def test_contact_smoothstep_band():
         0.0, 0.0, 0.5, 1.0, 1.0]
 
 
+def sphere_below(raw, point, radius, planar_distance):
+    """An obstacle of ``radius`` centred ``planar_distance`` below the foot
+    sphere ``point`` in the x-y plane (and, as all obstacles, at z = 0)."""
+    x, y, _ = P.foot_sphere_centres(raw)[T.CONTACT_POINTS.index(point)]
+    return [x, y - planar_distance, radius]
+
+
 def test_contact_on_a_sphere_counts():
     """A foot resting on top of a sphere is in contact although it is high above the ground."""
     raw = lift_foot(standing_observation(), "r", 0.2)
-    toe_centre = P.foot_sphere_centres(raw)[T.CONTACT_POINTS.index("toes_r")]
     radius = 0.12
-    below = [toe_centre[0], toe_centre[1] - P.FOOT_SPHERE_RADIUS - radius, radius]  # touching
-    from observation.synthetic import set_obstacle
-
-    set_obstacle(raw, [below])
-    assert contacts(raw)["toes_r"] == pytest.approx(0.5)
+    reach = radius + P.FOOT_SPHERE_RADIUS
+    set_obstacle(raw, [sphere_below(raw, "toes_r", radius, np.sqrt(reach**2 - P.TOE_SPHERE_Z**2))])
+    assert contacts(raw)["toes_r"] == pytest.approx(0.5)  # just touching, in 3-D
     assert contacts(lift_foot(standing_observation(), "r", 0.2))["toes_r"] == 0  # no sphere: in the air
+
+
+@pytest.mark.parametrize("radius, planar_distance, gap", [
+    (0.12, 0.17, np.hypot(0.17, 0.0925) - 0.17),  # touching in the x-y plane, 2.4 cm apart in 3-D
+    (0.03, 0.0, 0.0925 - 0.08),                    # radius + 0.05 <= |z|: never touches
+    (0.10, 0.10, np.hypot(0.10, 0.0925) - 0.15),   # pressed 1.4 cm in
+])
+def test_contact_with_a_sphere_is_measured_in_3d(radius, planar_distance, gap):
+    """The foot spheres sit at z = +-0.0925 (toes) beside the obstacles' plane z = 0."""
+    raw = lift_foot(standing_observation(), "r", 0.3)
+    obstacle = sphere_below(raw, "toes_r", radius, planar_distance)
+    clearance = P.surface_clearance(P.foot_sphere_centres(raw), np.array([obstacle]))
+    assert clearance[T.CONTACT_POINTS.index("toes_r")] == pytest.approx(gap, abs=1e-12)
+    set_obstacle(raw, [obstacle])
+    assert contacts(raw)["toes_r"] == pytest.approx(P.contact_indicator(gap))
+
+
+def test_foot_sphere_centres_sit_beside_the_obstacle_plane():
+    centres = dict(zip(T.CONTACT_POINTS, P.foot_sphere_centres(standing_observation())))
+    assert centres["toes_r"][2] == P.TOE_SPHERE_Z == -centres["toes_l"][2]
+    assert centres["talus_r"][2] == P.HEEL_SPHERE_Z == -centres["talus_l"][2]
 
 
 def test_foot_sphere_centres_follow_the_foot_pitch():
@@ -229,9 +256,10 @@ def test_foot_sphere_centres_follow_the_foot_pitch():
     raw[[RAW["toes_r_x"], RAW["toes_r_y"]]] = talus + rotation @ (toes - talus)
     after = P.foot_sphere_centres(raw)
     i = T.CONTACT_POINTS.index("toes_r")
-    np.testing.assert_allclose(after[i], talus + rotation @ (before[i] - talus), atol=1e-12)
+    np.testing.assert_allclose(after[i, :2], talus + rotation @ (before[i, :2] - talus), atol=1e-12)
     j = T.CONTACT_POINTS.index("talus_r")
-    np.testing.assert_allclose(after[j], talus + rotation @ (before[j] - talus), atol=1e-12)
+    np.testing.assert_allclose(after[j, :2], talus + rotation @ (before[j, :2] - talus), atol=1e-12)
+    np.testing.assert_array_equal(after[:, 2], before[:, 2])  # pitch never moves a sphere sideways
 
 
 # -- mirroring ---------------------------------------------------------------------------

@@ -93,23 +93,69 @@ def test_obstacle_queue_on_the_simulator(env):
     np.testing.assert_allclose(physical[T.OBSTACLE_NEXT], [1, 3.0 - pelvis_x, 0.1, 0.1], atol=1e-5)
 
 
+def lifted_observation(sim, height):
+    """Raise the whole skeleton ``height`` m (pelvis_ty) in the simulator's
+    current state and observe it: at rest both feet press into the ground,
+    which would hide whether they touch an obstacle."""
+    pelvis_ty = sim.model.getCoordinateSet().get("pelvis_ty")
+    pelvis_ty.setValue(sim.state, pelvis_ty.getValue(sim.state) + height)
+    return sim.observe()
+
+
+LIFT = 0.3
+TOE_R = T.CONTACT_POINTS.index("toes_r")
+TOE_L = T.CONTACT_POINTS.index("toes_l")
+
+
+@pytest.mark.parametrize("radius, planar_distance, touching", [
+    (0.10, 0.135, False),  # in-plane distance between sqrt(0.15^2 - 0.0925^2) = 0.118 and 0.15
+    (0.03, 0.0, False),    # radius + 0.05 <= 0.0925: overlaps the toe in x-y, never touches it
+    (0.10, 0.09, True),    # 1.4 cm deep in 3-D
+])
+def test_obstacle_contact_feature_agrees_with_the_simulator(raw_env, radius, planar_distance, touching):
+    """An obstacle straight below both toe spheres (same x-y in the default
+    pose, at z = +-0.0925 while obstacles sit at z = 0), with the skeleton
+    lifted clear of the ground: the contact feature says touching exactly
+    when the simulator's contact force is non-zero."""
+    raw_env.reset(options={"obstacles": []})
+    toe_x, toe_y, _ = P.foot_sphere_centres(lifted_observation(raw_env.sim, LIFT))[TOE_R]
+    obstacle = [toe_x, toe_y - planar_distance, radius]
+    raw_env.reset(options={"obstacles": [obstacle]})
+    raw = lifted_observation(raw_env.sim, LIFT)
+    force = raw_env.sim.obstacle_contact_forces()[0]
+    processor = O.FeatureProcessor()
+    processor.reset(raw)
+    contacts = processor.physical[T.CONTACTS]
+    assert contacts[TOE_R] == pytest.approx(contacts[TOE_L])
+    assert np.all(contacts[[T.CONTACT_POINTS.index("talus_l"), T.CONTACT_POINTS.index("talus_r")]] == 0)
+    if touching:
+        assert force > 0 and contacts[TOE_R] > 0.5, (force, contacts)
+    else:
+        assert planar_distance < radius + P.FOOT_SPHERE_RADIUS  # a 2-D test would call it touching
+        assert force == 0 and contacts[TOE_R] < 0.5, (force, contacts)
+
+
 def test_foot_geometry_matches_the_model():
-    """HEEL/TOE_SPHERE_IN_FOOT were measured from gait9dof18musc.osim; check them."""
+    """HEEL/TOE_SPHERE_IN_FOOT and HEEL/TOE_SPHERE_Z were measured from
+    gait9dof18musc.osim; check them."""
     model = opensim.Model(str(l2run.default_model_path()))
     state = model.initSystem()
 
     def xy(vec):
         return np.array([vec[0], vec[1]])
 
+    sign = {"l": -1.0, "r": 1.0}
+
     for side in "lr":
         talus = xy(model.getBodySet().get(f"talus_{side}").getTransformInGround(state).p())
         toes = xy(model.getBodySet().get(f"toes_{side}").getTransformInGround(state).p())
         along = (toes - talus) / np.linalg.norm(toes - talus)
         normal = np.array([-along[1], along[0]])
-        for sphere, origin, expected in ((f"{side}_heel", talus, P.HEEL_SPHERE_IN_FOOT),
-                                         (f"{side}_toe", toes, P.TOE_SPHERE_IN_FOOT)):
+        for sphere, origin, expected, z in ((f"{side}_heel", talus, P.HEEL_SPHERE_IN_FOOT, P.HEEL_SPHERE_Z),
+                                            (f"{side}_toe", toes, P.TOE_SPHERE_IN_FOOT, P.TOE_SPHERE_Z)):
             geometry = model.getContactGeometrySet().get(sphere)
-            centre = xy(geometry.getFrame().findStationLocationInGround(state, geometry.get_location()))
-            offset = centre - origin
+            location = geometry.getFrame().findStationLocationInGround(state, geometry.get_location())
+            offset = xy(location) - origin
             np.testing.assert_allclose([offset @ along, offset @ normal], expected, atol=1e-6)
+            assert location[2] == pytest.approx(sign[side] * z, abs=1e-9)
             assert opensim.ContactSphere.safeDownCast(geometry).getRadius() == P.FOOT_SPHERE_RADIUS

@@ -7,7 +7,7 @@ import pytest
 import l2run
 import rewards
 from l2run import constants as C
-from observation.synthetic import ReplayEnv, standing_observation
+from synthetic import ReplayEnv, standing_observation
 
 NO_LIGAMENTS = {"ligament_forces": np.zeros(6)}
 

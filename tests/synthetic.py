@@ -1,5 +1,8 @@
 """Constructed raw observations, for tests that must not need OpenSim.
 
+Test fixtures, not part of the runtime packages: tests import it as
+``synthetic`` (pytest puts tests/ on ``sys.path``, as for ``toy_env``).
+
 ``standing_observation`` is gait9dof18musc's default pose (measured from the
 model at pelvis height 0.91 m); ``synthetic_episode`` is a smooth, roughly
 consistent stride: pelvis moving forward at constant speed, legs swinging in
