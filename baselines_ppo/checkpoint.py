@@ -12,9 +12,17 @@ the directory, renames it into place (atomic on POSIX), and only then replaces
 ``latest`` (temp file + fsync + os.replace). A kill at any moment leaves
 either the previous ``latest`` or the new one pointing at a complete
 directory; leftovers (temp dirs, a directory that never became ``latest``)
-are ignored and cleaned when the run resumes. The env is never saved: the
-trainer makes every checkpoint an episode boundary and rebuilds envs from
-their constructor arguments.
+are ignored and cleaned when the run resumes -- by the one job that holds the
+run directory's lock (:mod:`baselines_ppo.run_lock`), so a second job cannot
+delete a live job's save in progress.
+
+The env is never saved: the trainer makes every checkpoint, scheduled or
+requested by a stop, an episode boundary and rebuilds envs from their
+constructor arguments. So resuming from a checkpoint at iteration k is
+bit-identical to an uninterrupted run that also saved at k -- the same run when
+k is on its ``checkpoint_every`` schedule; for a checkpoint a stop wrote
+off-schedule, the uninterrupted run would have to save at k too (see
+:mod:`baselines_ppo.trainer`, "exact resume").
 """
 from __future__ import annotations
 
@@ -162,7 +170,8 @@ def _prune(run_dir, keep: int, protect: Path) -> None:
 def clean_abandoned(run_dir, resumed: Optional[Path]) -> None:
     """Remove what a killed run left behind: temp directories of saves that never
     finished, and checkpoints newer than the one resumed from (a timeline that is
-    about to be rewritten). Call on rank 0 before training."""
+    about to be rewritten). Call on rank 0 before training, holding the run
+    directory's lock: on the directory of a live job this deletes its save in progress."""
     root = checkpoints_dir(run_dir)
     if not root.is_dir():
         return

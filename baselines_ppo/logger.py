@@ -8,7 +8,17 @@ the values of all ranks) and writes:
 * ``run_dir/progress.csv`` -- one row per iteration; NaN where an iteration had
   nothing to report (no finished episode); rewritten with a wider header when a
   new key appears; on resume, rows after the resumed iteration are dropped.
-* ``run_dir/tb/`` -- TensorBoard scalars (tf.summary), x = timesteps.
+* ``run_dir/tb/session-<iteration>/`` -- TensorBoard scalars (tf.summary),
+  x = timesteps, one directory per training session named after the iteration
+  it started from (``tensorboard --logdir run_dir/tb`` shows the sessions as
+  consecutive runs). A new run deletes ``tb/``. On resume from iteration k (at
+  T timesteps), as with progress.csv, what was logged after the checkpoint goes:
+  sessions that started at or after k are deleted, and the event files of
+  earlier sessions are rewritten without their events past step T (a job killed
+  after its last checkpoint leaves such a tail). Curves never overlap and match
+  progress.csv. Event files directly in ``tb/`` (written before sessions
+  existed) are trimmed the same way. A TensorBoard already running may keep
+  showing a trimmed tail until it is restarted: it does not re-read files.
 * a tqdm progress bar, or one plain line per iteration (``progress="lines"``,
   for batch logs), or nothing (``progress="none"``, when a parent process draws
   the bar from progress.csv).
@@ -21,6 +31,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import re
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -35,6 +48,8 @@ from baselines_ppo.progress import (PROGRESS_CSV, as_float, column_key, format_l
                                     formatted_row, read_progress)
 
 TENSORBOARD_DIR = "tb"
+_SESSION = re.compile(r"^session-(\d{8,})$")
+_EVENTS_PREFIX = "events.out.tfevents."
 PROGRESS_MODES = ("bar", "lines", "none")
 
 _REDUCERS = {
@@ -49,8 +64,11 @@ class Logger:
     """Collects rank-local values, reduces them over ranks once per iteration."""
 
     def __init__(self, run_dir, total_timesteps: int, resume_iteration: Optional[int] = None,
-                 progress: str = "bar", tensorboard: bool = True, comm=None):
-        """``resume_iteration``: keep progress.csv rows up to it (None: start a new file).
+                 progress: str = "bar", tensorboard: bool = True, comm=None,
+                 resume_timesteps: Optional[int] = None):
+        """``resume_iteration``: keep progress.csv rows up to it (None: start a new
+        file and a new tb/); ``resume_timesteps``: the checkpoint's timesteps, where
+        TensorBoard events are cut (default: those of the last row kept).
         ``total_timesteps``: the progress bar's total."""
         if progress not in PROGRESS_MODES:
             raise ValueError(f"progress must be one of {PROGRESS_MODES}, got {progress!r}")
@@ -72,10 +90,13 @@ class Logger:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._session_start_steps = self._init_csv(resume_iteration)
+        if resume_timesteps is None:
+            resume_timesteps = int(self._session_start_steps)
+        session = prepare_tensorboard_dir(self.run_dir / TENSORBOARD_DIR, resume_iteration, resume_timesteps)
         if tensorboard:
             import tensorflow as tf
 
-            self._tb = tf.summary.create_file_writer(str(self.run_dir / TENSORBOARD_DIR))
+            self._tb = tf.summary.create_file_writer(str(session))
         if progress == "bar":
             from tqdm import tqdm
 
@@ -200,6 +221,63 @@ class Logger:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def session_dir(tb_dir, start_iteration: int) -> Path:
+    """Where the session that starts at ``start_iteration`` writes its events."""
+    return Path(tb_dir) / f"session-{start_iteration:08d}"
+
+
+def prepare_tensorboard_dir(tb_dir: Path, resume_iteration: Optional[int], resume_timesteps: int) -> Path:
+    """Drop what a new session must not show (module docstring); returns its directory.
+
+    ``resume_iteration`` None: a new run, ``tb_dir`` is deleted. Otherwise sessions
+    started at or after it are deleted and older event files cut after step
+    ``resume_timesteps``. Imports TensorFlow only when tb_dir holds event files to check.
+    """
+    if resume_iteration is None:
+        if tb_dir.is_dir():
+            shutil.rmtree(tb_dir)
+        return session_dir(tb_dir, 0)
+    if tb_dir.is_dir():
+        for path in sorted(tb_dir.iterdir()):
+            match = _SESSION.match(path.name)
+            if match and path.is_dir():
+                if int(match.group(1)) >= resume_iteration:
+                    shutil.rmtree(path)  # wholly after the checkpoint: a timeline being rewritten
+                    continue
+                for events in sorted(path.glob(_EVENTS_PREFIX + "*")):
+                    trim_events(events, resume_timesteps)
+            elif path.is_file() and path.name.startswith(_EVENTS_PREFIX):
+                trim_events(path, resume_timesteps)
+    return session_dir(tb_dir, resume_iteration)
+
+
+def trim_events(path: Path, max_step: int) -> int:
+    """Rewrite the TensorBoard event file ``path`` without its events after step
+    ``max_step`` (atomically); returns how many records went (0: file untouched).
+
+    A record cut short by a kill mid-write ends the readable part; it goes too.
+    """
+    import tensorflow as tf
+
+    kept, dropped = [], 0
+    try:
+        for record in tf.data.TFRecordDataset(str(path)):
+            data = record.numpy()
+            if tf.compat.v1.Event.FromString(data).step <= max_step:
+                kept.append(data)
+            else:
+                dropped += 1
+    except tf.errors.DataLossError:
+        dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for data in kept:
+                writer.write(data)
+        os.replace(tmp, path)
+    return dropped
 
 
 def default_progress_mode() -> str:

@@ -7,6 +7,25 @@ identical by averaging gradients (:mod:`baselines_ppo.mpi_adam`).
 Stopping: SIGINT, SIGTERM or SIGUSR1 (which mpirun forwards to every rank)
 finish the current iteration, save a checkpoint and return; a second SIGINT or
 SIGTERM abandons at once (the previous checkpoint stays intact).
+
+One job per run directory: rank 0 holds ``run_dir/.lock``
+(:mod:`baselines_ppo.run_lock`) from before the checkpoint lookup until
+``train`` returns; a second job on the same directory fails on every rank with
+:class:`~baselines_ppo.run_lock.RunDirBusy` before touching any file.
+
+What "exact resume" means. A run's trajectory depends on the iterations at
+which it saved, because the env cannot be saved: every checkpoint, scheduled
+(``checkpoint_every``, the last iteration) or not (a stop request), ends the
+episodes in progress and resets the envs with :func:`episode_seed` (and the
+running return of reward normalisation). Everything else that evolves --
+weights, Adam moments, observation and reward statistics, every rank's RNG,
+the counters and best score -- is saved bit for bit. Hence: a run resumed from
+ANY checkpoint, with the same config and number of ranks, is bit-identical to
+an uninterrupted run that also checkpointed at that iteration. From a scheduled
+checkpoint that is simply the uninterrupted run. From an off-schedule one (a
+Ctrl-C at iteration 3 with checkpoint_every=2) it is NOT the run that was never
+stopped -- that one kept its episodes going through iteration 3 -- but the run
+whose schedule saves at 3 as well (see :func:`checkpoint_due`).
 """
 from __future__ import annotations
 
@@ -29,6 +48,7 @@ from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_byt
 from baselines_ppo.logger import Logger, default_progress_mode
 from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.rollout import Collector, ObservationNormalizer, RewardNormalizer, RolloutStats
+from baselines_ppo.run_lock import RunDirBusy, RunLock
 from baselines_ppo.running_mean_std import RunningMeanStd
 from baselines_ppo.symmetry import Symmetry, mirror_batch
 from baselines_ppo.tf_util import FlatParameters, broadcast_parameters, check_synced, limit_threads
@@ -56,7 +76,8 @@ def episode_seed(seed_of_rank: int, iteration: int) -> int:
 
 @dataclasses.dataclass
 class Counters:
-    """Training progress; identical on every rank."""
+    """Training progress; identical on every rank (best_score included: rank 0
+    computes each iteration's score from the reduced row and broadcasts it)."""
 
     iteration: int = 0
     timesteps: int = 0
@@ -66,6 +87,8 @@ class Counters:
 
 @dataclasses.dataclass
 class TrainResult:
+    """How ``train`` ended; identical on every rank."""
+
     run_dir: Path
     iterations: int
     timesteps: int
@@ -375,7 +398,9 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     iterations: stop once this many iterations exist in total (resumed ones
         included); None: enough to reach config.total_timesteps.
     resume: continue from the latest checkpoint in run_dir (a fresh start if there
-        is none); without it an existing checkpoint is an error.
+        is none); without it an existing checkpoint is an error. The result is
+        bit-identical to an uninterrupted run that checkpointed at the same
+        iteration (module docstring: "exact resume").
     quiet / progress: progress display on rank 0: "bar", "lines" (one plain line
         per iteration, the default when quiet or not on a terminal) or "none".
     metadata: JSON-able dict stored in checkpoints and exported policies (e.g. the
@@ -384,7 +409,9 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
         known to start (after the checkpoint checks), e.g. the config as TOML.
     symmetry: the env's left-right mirror, required by config.mirror_augmentation
         (ValueError without it); ignored otherwise.
-    Returns a TrainResult (same on every rank).
+    Returns a TrainResult (same on every rank). Raises RunDirBusy (on every rank,
+    before building an env or touching run_dir's files) if another job holds
+    run_dir's lock, CheckpointError (on every rank) if the checkpoint cannot be used.
     """
     check_symmetry(config, symmetry)  # before building an env
     limit_threads()
@@ -396,12 +423,37 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     rng = np.random.default_rng(seed)
     tf.random.set_seed(seed)
 
-    env = env_fn(seed)
+    lock = _lock_run_dir(run_dir, comm)
     try:
-        return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
-                           metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry)
+        env = env_fn(seed)
+        try:
+            return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
+                               metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry)
+        finally:
+            env.close()
     finally:
-        env.close()
+        if lock is not None:
+            lock.release()
+
+
+def _lock_run_dir(run_dir: Path, comm) -> Optional[RunLock]:
+    """Rank 0 takes run_dir's lock (its RunLock is returned; None on other ranks).
+    The outcome is broadcast, so that when the lock is held by another job every
+    rank raises RunDirBusy instead of the others waiting in the next collective."""
+    lock, outcome = None, None
+    if mpi.is_root(comm):
+        try:
+            lock = RunLock(run_dir).acquire()
+        except RunDirBusy as err:
+            outcome = ("busy", str(err))
+        except OSError as err:  # e.g. run_dir not writable: still end every rank
+            outcome = ("error", f"cannot lock {run_dir}: {err}")
+    outcome = mpi.broadcast(outcome, comm=comm)
+    if outcome is None:
+        return lock
+    if outcome[0] == "busy":
+        raise RunDirBusy(outcome[1])
+    raise OSError(outcome[1])
 
 
 def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progress, metadata, run_files,
@@ -420,6 +472,7 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
     steps_per_iteration = config.steps_per_rank * size
     logger = Logger(run_dir, total_timesteps=target * steps_per_iteration,
                     resume_iteration=counters.iteration if data is not None else None,
+                    resume_timesteps=counters.timesteps if data is not None else None,
                     progress=progress or default_progress_mode(), tensorboard=tensorboard, comm=comm)
     try:
         if mpi.is_root(comm):
@@ -475,7 +528,8 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
         seconds = {"env": rollout.env_seconds, "learn": learn_s, "wall": time.perf_counter() - wall_start}
         row = log_iteration(logger, counters, rollout, batch, diagnostics, lr, float(np.exp(acting.log_std).mean()),
                             seconds, steps_per_iteration, comm)
-        score = iteration_score(row)  # rank 0 only: the only rank that writes the best policy
+        # the row exists on rank 0 only; broadcast so that every rank's counters agree
+        score = mpi.broadcast(iteration_score(row), comm=comm)
         if score is not None and (counters.best_score is None or score > counters.best_score):
             counters.best_score = score
             best = PolicySnapshot(acting, rms_before, {"iteration": counters.iteration - 1, "score": score,
@@ -484,7 +538,7 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
         stopping = mpi.any_rank(stop.requested, comm=comm)
         if counters.iteration % config.check_sync_every == 0:
             check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")
-        if stopping or counters.iteration % config.checkpoint_every == 0 or counters.iteration >= target:
+        if stopping or checkpoint_due(counters.iteration, config, target):
             save(run_dir, learner, collector, counters, rng, metadata, best)
             best = None
             collector.reset(episode_seed(seed, counters.iteration))  # every checkpoint is an episode boundary
@@ -494,6 +548,13 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
                            "continue with resume (--resume)")
             return True
     return False
+
+
+def checkpoint_due(iteration: int, config: PPOConfig, target: int) -> bool:
+    """The checkpoint schedule: every config.checkpoint_every iterations and at the
+    last one; a stop request adds one more. Each save is an episode boundary, so
+    this schedule is part of what defines a run's trajectory (module docstring)."""
+    return iteration % config.checkpoint_every == 0 or iteration >= target
 
 
 def _write_run_config(run_dir: Path, config: PPOConfig, metadata: Dict[str, Any], size: int) -> None:

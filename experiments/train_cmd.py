@@ -15,6 +15,12 @@ SIGUSR1, which mpirun forwards to every rank: the ranks finish the iteration,
 save a checkpoint and exit (mpirun's own SIGINT handling would kill them at
 once). A second Ctrl-C aborts. On a terminal the launcher draws the progress
 bar from progress.csv, since mpirun forwards output only line by line.
+
+One job per run directory: the trainer's rank 0 holds ``run_dir/.lock``
+(:mod:`baselines_ppo.run_lock`) while it trains. The preflight checks it first,
+so a second ``l2run train`` on a live run fails before starting any rank; it
+only probes the lock (takes and drops it), because the ranks it launches must
+be able to take it.
 """
 from __future__ import annotations
 
@@ -104,9 +110,14 @@ def _run(args) -> int:
 def preflight(config, run_dir: Path, resume: bool) -> None:
     """Checks that need no env and no MPI, done once before mpirun starts N copies."""
     from baselines_ppo.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+    from baselines_ppo.run_lock import RunDirBusy, check_unlocked
 
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir} exists and is not a directory")
+    try:
+        check_unlocked(run_dir)  # before reading checkpoints a live job may be writing
+    except RunDirBusy as err:
+        raise UsageError(str(err)) from None
     latest = latest_checkpoint(run_dir)
     if latest is None:
         return
@@ -161,6 +172,7 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
     limit_threads()  # before anything starts TensorFlow
     from baselines_ppo import mpi
     from baselines_ppo.checkpoint import CheckpointError
+    from baselines_ppo.run_lock import RunDirBusy
     from baselines_ppo.trainer import train
     from experiments.config import config_to_dict, config_to_toml
 
@@ -171,7 +183,7 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
         result = train(make_env_fn(config), config.ppo, run_dir, iterations=args.iterations, resume=args.resume,
                        quiet=args.quiet, progress=args.progress, metadata=config_to_dict(config),
                        run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config))
-    except CheckpointError as err:  # raised identically on every rank
+    except (CheckpointError, RunDirBusy) as err:  # raised identically on every rank
         if mpi.is_root():
             print(f"l2run train: error: {err}", file=sys.stderr)
         return 2

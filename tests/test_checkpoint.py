@@ -1,5 +1,12 @@
-"""Checkpoints: atomic saves survive crashes, resume is bit-exact, mismatches fail clearly."""
+"""Checkpoints: atomic saves survive crashes, resume is bit-exact, mismatches fail clearly,
+and a run directory in use by a live job is left alone."""
+import contextlib
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -143,22 +150,120 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, levers):
     resumed = train(split_dir, config, iterations=4, resume=True)
     assert resumed.iterations == 4 and not junk.exists()
 
-    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "ckpt-00000004")
-    b = load_checkpoint(split_dir / "checkpoints" / "ckpt-00000004")
-    assert (a.iteration, a.timesteps, a.episodes) == (b.iteration, b.timesteps, b.episodes) == (4, 1024, a.episodes)
+    assert_same_training(tmp_path / "straight", split_dir, iteration=4)
+    assert load_checkpoint(latest_checkpoint(split_dir)).timesteps == 1024
+    assert straight.best_score == resumed.best_score is not None
+
+    # asking for iterations that already exist does nothing
+    assert train(split_dir, config, iterations=3, resume=True).iterations == 4
+
+
+def assert_same_training(run_a, run_b, iteration):
+    """Bit-identical checkpoints at ``iteration`` and the same logged learning curve."""
+    a = load_checkpoint(run_a / "checkpoints" / checkpoint.checkpoint_name(iteration))
+    b = load_checkpoint(run_b / "checkpoints" / checkpoint.checkpoint_name(iteration))
+    assert (a.iteration, a.timesteps, a.episodes, a.best_score) == (b.iteration, b.timesteps, b.episodes,
+                                                                    b.best_score)
     for section in ("weights", "optimizer", "obs_rms", "reward_rms"):
         left, right = getattr(a, section), getattr(b, section)
         assert left.keys() == right.keys()
         for key in left:
             assert np.array_equal(left[key], right[key]), f"{section}/{key} differs after resume"
     assert a.rng_states == b.rng_states
-    rows_a = read_progress(tmp_path / "straight" / "progress.csv")[1]
-    rows_b = read_progress(split_dir / "progress.csv")[1]
+    rows_a = read_progress(run_a / "progress.csv")[1]
+    rows_b = read_progress(run_b / "progress.csv")[1]
     assert [r["rollout/ep_return"] for r in rows_a] == [r["rollout/ep_return"] for r in rows_b]
     assert [r["losses/value"] for r in rows_a] == [r["losses/value"] for r in rows_b]
 
-    # asking for iterations that already exist does nothing
-    assert train(split_dir, config, iterations=3, resume=True).iterations == 4
+
+class CtrlCDuringStep(gym.Wrapper):
+    """Sends this process SIGINT (a Ctrl-C, which the trainer turns into a stop request) at env step ``at``."""
+
+    def __init__(self, env, at):
+        super().__init__(env)
+        self.at, self.steps = at, 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+def test_resume_from_a_stop_between_scheduled_checkpoints(tmp_path, monkeypatch):
+    """A Ctrl-C during iteration 3 with checkpoint_every=2 saves at 3 and stops. Resumed, the run
+    equals the uninterrupted run whose schedule also saves at 3 -- not the one that never saved
+    there, since every save ends the episodes in progress (trainer docstring, "exact resume")."""
+    from baselines_ppo import trainer
+
+    config = small_config(normalize_rewards=True)  # its running return restarts at saves too
+    split_dir = tmp_path / "split"
+    during_iteration_3 = 2 * config.steps_per_rank + 100
+    stopped = trainer.train(lambda seed: CtrlCDuringStep(pendulum(seed), at=during_iteration_3), config, split_dir,
+                            iterations=4, progress="none", tensorboard=False)
+    assert (stopped.interrupted, stopped.iterations) == (True, 3)
+    assert latest_checkpoint(split_dir).name == "ckpt-00000003"
+    resumed = train(split_dir, config, iterations=4, resume=True)
+    assert (resumed.interrupted, resumed.iterations) == (False, 4)
+
+    scheduled = trainer.checkpoint_due
+    monkeypatch.setattr(trainer, "checkpoint_due", lambda it, cfg, target: scheduled(it, cfg, target) or it == 3)
+    train(tmp_path / "saves_at_3", config, iterations=4)
+    monkeypatch.undo()
+    assert_same_training(tmp_path / "saves_at_3", split_dir, iteration=3)
+    assert_same_training(tmp_path / "saves_at_3", split_dir, iteration=4)
+
+    train(tmp_path / "never_stopped", config, iterations=4)
+    never = load_checkpoint(tmp_path / "never_stopped" / "checkpoints" / "ckpt-00000004").weights
+    again = load_checkpoint(split_dir / "checkpoints" / "ckpt-00000004").weights
+    assert any(not np.array_equal(never[key], again[key]) for key in never)
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(run_dir):
+    """Another process holding run_dir's lock, as a live training job does; yields its pid."""
+    code = ("import sys; from baselines_ppo.run_lock import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.stdin.close()  # the holder exits, the kernel drops its lock
+        holder.wait(timeout=30)
+
+
+def files_of(run_dir):
+    """{relative path: bytes (None for a directory)} of everything under run_dir."""
+    return {str(p.relative_to(run_dir)): (p.read_bytes() if p.is_file() else None) for p in run_dir.rglob("*")}
+
+
+def test_a_run_dir_locked_by_another_job_fails_fast_and_is_left_untouched(tmp_path):
+    from baselines_ppo.run_lock import RunDirBusy, RunLock
+    from baselines_ppo.trainer import train as run_training
+
+    run_dir = tmp_path / "live"
+    save_checkpoint(run_dir, fake_data(1), keep=3)
+    # what a live job has on disk while it saves iteration 2: a resume would clean all of it away
+    saving = run_dir / "checkpoints" / ".tmp-ckpt-00000002-4242"
+    saving.mkdir()
+    (saving / "arrays.npz").write_bytes(b"being written")
+    (run_dir / "checkpoints" / "ckpt-00000002").mkdir()  # renamed into place, `latest` not moved yet
+    (run_dir / "progress.csv").write_text("time/iteration,time/timesteps\n1,256\n2,512\n")
+
+    def no_env(seed):
+        raise AssertionError("an env was built although the run dir is busy")
+
+    with lock_held_elsewhere(run_dir) as pid:
+        before = files_of(run_dir)
+        message = (rf"another training job is using {re.escape(str(run_dir))} \(lock file "
+                   rf"{re.escape(str(run_dir / '.lock'))}, held by pid {pid} on .*\); "
+                   r"stop it or choose another --run-dir")
+        with pytest.raises(RunDirBusy, match=message):
+            run_training(no_env, small_config(), run_dir, iterations=4, resume=True, progress="none")
+        assert files_of(run_dir) == before
+    RunLock(run_dir).acquire().release()  # the holder is gone, and so is its lock
 
 
 @pytest.fixture(scope="module")

@@ -113,10 +113,63 @@ def test_logger_csv_extends_header_and_trims_on_resume(tmp_path, capsys):
     assert not (tmp_path / "progress.csv").exists()
 
 
-def test_logger_writes_tensorboard_events(tmp_path):
-    logger = Logger(tmp_path, total_timesteps=10, progress="none", tensorboard=True)
-    logger.store("time/timesteps", 10)
-    logger.store("losses/value", 0.5)
-    logger.dump()
+def tensorboard_points(tb_dir, tag):
+    """[(session dir, step, value)] of scalar ``tag`` in every event file under tb_dir."""
+    import tensorflow as tf
+
+    points = []
+    for path in sorted(tb_dir.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            points += [(path.parent.name, event.step, float(tf.make_ndarray(value.tensor)))
+                       for value in event.summary.value if value.tag == tag]
+    return points
+
+
+def log_iterations(logger, iterations, value):
+    for iteration in iterations:
+        logger.store("time/iteration", iteration)
+        logger.store("time/timesteps", 10 * iteration)
+        logger.store("losses/value", value + iteration)
+        logger.dump()
     logger.close()
-    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+
+def test_tensorboard_sessions_do_not_overlap_after_resume(tmp_path):
+    tb = tmp_path / "tb"
+    log_iterations(Logger(tmp_path, total_timesteps=100, progress="none"), [1, 2, 3], value=0.0)
+    assert [p[:2] for p in tensorboard_points(tb, "losses/value")] == \
+        [("session-00000000", 10), ("session-00000000", 20), ("session-00000000", 30)]
+    # the job was killed during iteration 4, its last checkpoint is at iteration 2 (20 steps):
+    # a record cut mid-write ends the first session's file, and an earlier attempt that also
+    # resumed from 2 left a session of its own; both belong to the abandoned timeline
+    first_file = next((tb / "session-00000000").iterdir())
+    with open(first_file, "ab") as f:
+        f.write(b"\x40\x00\x00\x00\x00")
+    log_iterations(Logger(tmp_path, total_timesteps=100, progress="none", resume_iteration=2,
+                          resume_timesteps=20), [3, 4, 5, 6], value=100.0)
+    log_iterations(Logger(tmp_path, total_timesteps=100, progress="none", resume_iteration=2,
+                          resume_timesteps=20), [3, 4], value=200.0)
+
+    points = tensorboard_points(tb, "losses/value")
+    assert points == [("session-00000000", 10, 1.0), ("session-00000000", 20, 2.0),
+                      ("session-00000002", 30, 203.0), ("session-00000002", 40, 204.0)]
+    assert sorted(p.name for p in tb.iterdir()) == ["session-00000000", "session-00000002"]
+    # progress.csv says the same
+    rows = read_progress(tmp_path / "progress.csv")[1]
+    assert [(r["time/timesteps"], float(r["losses/value"])) for r in rows] == \
+        [(str(step), value) for _, step, value in points]
+
+    Logger(tmp_path, total_timesteps=100, progress="none", tensorboard=False).close()  # a new run
+    assert not tb.exists()
+
+
+def test_tensorboard_events_written_before_sessions_existed_are_trimmed_too(tmp_path):
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(tmp_path / "tb"))  # the old layout: events directly in tb/
+    with writer.as_default():
+        for step in (10, 20, 30):
+            tf.summary.scalar("losses/value", float(step), step=step)
+    writer.close()
+    Logger(tmp_path, total_timesteps=100, progress="none", resume_iteration=2, resume_timesteps=20).close()
+    assert tensorboard_points(tmp_path / "tb", "losses/value") == [("tb", 10, 10.0), ("tb", 20, 20.0)]

@@ -214,3 +214,60 @@ def test_target_kl_stops_the_epochs_early(tmp_path):
     train(lambda seed: gym.make("Pendulum-v1"), config, tmp_path, iterations=1, progress="none", tensorboard=False)
     row = read_progress(tmp_path / "progress.csv")[1][0]
     assert row["train/epochs"] == "1" and float(row["train/approx_kl"]) > 1.5e-6
+
+
+def test_clipped_surrogate_kl_and_clipfrac_against_a_hand_computation():
+    """policy.ActorCritic.loss_and_gradient on chosen ratios r = pi_new / pi_old and
+    advantages A, clip 0.2: the objective per sample is min(r A, clip(r, 0.8, 1.2) A)."""
+    import tensorflow as tf
+
+    from baselines_ppo.policy import ActorCritic
+
+    model = ActorCritic(1, 1, (4,), "tanh", 0.0, np.random.default_rng(0))
+    # zero output layers: action mean 0 and V = 0 for every observation, std = exp(0) = 1
+    model.set_weights({name: (np.zeros_like(value) if name.endswith("_1") else value)
+                       for name, value in model.get_weights().items()})
+    ratios = np.array([1.5, 1.5, 0.5, 0.5, 1.1, 0.9])
+    advantages = np.array([1.0, -1.0, 1.0, -1.0, 2.0, -2.0])
+    per_sample = [1.2,    # r above 1 + clip, A > 0: the gain is capped at 1.2 A (clipped, no gradient)
+                  -1.5,   # r above 1 + clip, A < 0: the loss is NOT capped, the unclipped r A is smaller
+                  0.5,    # r below 1 - clip, A > 0: unclipped r A is smaller, kept
+                  -0.8,   # r below 1 - clip, A < 0: capped at 0.8 A (clipped, no gradient)
+                  2.2,    # inside the range: r A
+                  -1.8]
+    actions = np.array([0.3, -1.2, 0.7, 2.0, -0.5, 1.1])
+    log_probs = -0.5 * actions ** 2 - 0.5 * math.log(2 * math.pi)  # N(0, 1) densities
+    returns = np.array([1.0, 2.0, -1.0, 0.5, 0.0, 3.0])
+
+    def run(idx, vf_coef=1.0):
+        """(flat gradient, stats) over samples idx; old log-probs set so that new / old = ratios."""
+        def f32(x):
+            return tf.constant(x, tf.float32)
+        grad, stats = model.loss_and_gradient(
+            f32(np.zeros((len(idx), 1))), f32(actions[idx, None]), f32((log_probs - np.log(ratios))[idx]),
+            f32(advantages[idx]), f32(returns[idx]), f32(0.2), f32(0.0), f32(vf_coef))
+        return grad.numpy(), {k: float(v) for k, v in stats.items()}
+
+    everything = np.arange(6)
+    grad, stats = run(everything)
+    assert stats["policy_loss"] == pytest.approx(-np.mean(per_sample), rel=1e-5)  # = 0.2 / 6
+    assert stats["policy_loss"] == pytest.approx(0.2 / 6, rel=1e-5)
+    kl = np.mean((ratios - 1) - np.log(ratios))  # (r - 1) - log r per sample, each >= 0
+    assert stats["approx_kl"] == pytest.approx(kl, rel=1e-5)
+    assert kl == pytest.approx((0.5 - math.log(1.5)) * 2 / 6 + (-0.5 - math.log(0.5)) * 2 / 6
+                               + (0.1 - math.log(1.1)) / 6 + (-0.1 - math.log(0.9)) / 6)
+    assert stats["clipfrac"] == pytest.approx(4 / 6)  # |r - 1| > 0.2, clipped term active or not
+    assert stats["value_loss"] == pytest.approx(np.mean(returns ** 2), rel=1e-6)  # V = 0
+    assert stats["entropy"] == pytest.approx(0.5 * math.log(2 * math.pi * math.e), rel=1e-6)
+
+    # d loss / d log_std: only unclipped samples contribute, -r A (a^2 - 1) / N each
+    # (d log N(a; 0, e^s) / ds = a^2 e^-2s - 1 at s = 0)
+    log_std_index = sum(int(np.prod(v.shape)) for layer in model.actor for v in layer)
+    unclipped = np.array([False, True, True, False, True, True])
+    expected = -np.sum((ratios * advantages * (actions ** 2 - 1))[unclipped]) / 6
+    assert grad[log_std_index] == pytest.approx(expected, rel=1e-4)
+    # samples whose clipped term is the minimum give no policy gradient at all
+    clipped_grad, clipped_stats = run(np.array([0, 3]), vf_coef=0.0)
+    assert clipped_stats["policy_loss"] == pytest.approx(-(1.2 - 0.8) / 2, rel=1e-5)
+    assert clipped_stats["clipfrac"] == 1.0
+    np.testing.assert_array_equal(clipped_grad, 0.0)

@@ -14,7 +14,7 @@ import pytest
 from baselines_ppo.checkpoint import latest_checkpoint
 from baselines_ppo.progress import read_progress
 from experiments.config import config_from_dict, config_to_toml, load_config
-from mpi_cases import REPO, mpi_env
+from mpi_cases import MPIRUN, REPO, mpi_env
 
 L2RUN = Path(sys.executable).parent / "l2run"
 
@@ -208,3 +208,36 @@ def rank_pid(run_dir, rank):
                 and f"OMPI_COMM_WORLD_RANK={rank}".encode() in environ:
             return int(entry.name)
     raise AssertionError(f"no rank {rank} process for {run_dir}")
+
+
+@pytest.mark.mpi
+def test_a_second_job_on_a_live_run_dir_fails_fast_and_touches_nothing(tmp_path):
+    from test_checkpoint import files_of, lock_held_elsewhere
+
+    config_path = pendulum_toml(tmp_path, checkpoint_every=1)
+    run_dir = tmp_path / "run"
+    # through the launcher: its preflight only probes the lock, so its own ranks can take it
+    first = l2run("train", "--config", config_path, "--ranks", 2, "--run-dir", run_dir, "--iterations", 2, "--quiet")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (run_dir / ".lock").is_file() and latest_checkpoint(run_dir).name == "ckpt-00000002"
+    saving = run_dir / "checkpoints" / ".tmp-ckpt-00000003-4242"  # the live job's save in progress
+    saving.mkdir()
+    (saving / "arrays.npz").write_bytes(b"being written")
+
+    with lock_held_elsewhere(run_dir) as pid:
+        before = files_of(run_dir)
+        expected = (f"another training job is using {run_dir} (lock file {run_dir / '.lock'}, held by pid {pid} on ")
+        for ranks in (1, 2):  # the preflight answers before any rank starts
+            busy = l2run("train", "--config", config_path, "--ranks", ranks, "--run-dir", run_dir, "--resume",
+                         "--iterations", 4, "--quiet", timeout=60)
+            assert busy.returncode == 2, busy.stderr[-3000:]
+            assert f"l2run train: error: {expected}" in busy.stderr, busy.stderr[-3000:]
+            assert "stop it or choose another --run-dir" in busy.stderr and "mpirun" not in busy.stderr
+        # ranks that mpirun starts directly skip the preflight: rank 0's lock check ends both ranks
+        direct = subprocess.run(
+            [str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "mpi4py", "-m", "experiments.cli",
+             "train", "--config", str(config_path), "--ranks", "2", "--run-dir", str(run_dir), "--resume",
+             "--iterations", "4", "--quiet"], env=mpi_env(), capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert direct.returncode != 0
+        assert f"l2run train: error: {expected}" in direct.stderr, direct.stderr[-3000:]
+        assert files_of(run_dir) == before

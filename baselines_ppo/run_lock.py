@@ -1,0 +1,111 @@
+"""One training job per run directory: an exclusive lock on ``run_dir/.lock``.
+
+Why: resuming cleans the run directory (``checkpoint.clean_abandoned`` deletes
+``.tmp-*`` save directories and checkpoints newer than ``latest``, the logger
+trims progress.csv and TensorBoard events). Run against the directory of a LIVE
+job, that would delete the job's saves in progress, and both jobs would then
+write the same files. The trainer's rank 0 therefore holds this lock for the
+whole training, taken before any cleaning or checkpoint lookup.
+
+Why ``flock``: the kernel drops the lock when the holding process exits, however
+it exits (kill -9, MPI_Abort, a crash), so a stale lock file never blocks a
+resume and needs no removal. The file itself stays; it is never deleted (a
+deleted lock file would let two processes each lock a different inode). The
+holder writes its pid, host and start time into the file for the error message.
+A lock is held per open file: two ``RunLock`` objects of ONE process exclude each
+other too. Over NFS, Linux emulates ``flock`` with POSIX byte-range locks, which
+the server arbitrates across hosts.
+
+No MPI, no TensorFlow: ``l2run train`` checks the lock before starting mpirun.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Optional
+
+LOCK_FILE = ".lock"
+
+
+class RunDirBusy(RuntimeError):
+    """Another process (a live training job) holds the run directory's lock."""
+
+
+def lock_path(run_dir) -> Path:
+    return Path(run_dir) / LOCK_FILE
+
+
+class RunLock:
+    """The exclusive, non-blocking lock of one run directory.
+
+        with RunLock(run_dir):   # RunDirBusy if another job holds it
+            ...train...
+    """
+
+    def __init__(self, run_dir):
+        self.run_dir = Path(run_dir)
+        self.path = lock_path(run_dir)
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> "RunLock":
+        """Take the lock (creating run_dir if needed) or raise RunDirBusy naming the holder."""
+        if self._fd is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._fd = _lock_or_raise(self.run_dir)
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                               f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (closing the file releases it); the file stays."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> bool:
+        self.release()
+        return False
+
+
+def busy_message(run_dir) -> str:
+    """What to tell the user when ``run_dir``'s lock is held."""
+    path = lock_path(run_dir)
+    try:
+        holder = path.read_text().strip()
+    except OSError:
+        holder = ""
+    held_by = f", held by {holder}" if holder else ""
+    return (f"another training job is using {run_dir} (lock file {path}{held_by}); "
+            "stop it or choose another --run-dir")
+
+
+def check_unlocked(run_dir) -> None:
+    """RunDirBusy if a live job holds ``run_dir``'s lock; takes and drops it at once.
+
+    For a launcher's preflight: it must not keep the lock, or its own ranks could
+    not take it. Creates nothing when run_dir does not exist (nobody can hold it).
+    """
+    if lock_path(run_dir).is_file():
+        os.close(_lock_or_raise(run_dir))
+
+
+def _lock_or_raise(run_dir) -> int:
+    """An fd of run_dir/.lock holding the exclusive lock; RunDirBusy if another holds it."""
+    # O_CLOEXEC (also Python's default): an exec'd child such as mpirun does not inherit the lock
+    fd = os.open(lock_path(run_dir), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise RunDirBusy(busy_message(run_dir)) from None
+        raise
+    return fd
