@@ -26,6 +26,18 @@ def add_parser(subparsers) -> None:
     memory.add_argument("--model", default=None)
     memory.set_defaults(func=_run_memory)
 
+    integrators = kinds.add_parser(
+        "integrators", help="OpenSim integrators and accuracies against the 2017 grader's: speed and drift")
+    integrators.add_argument("--candidates", nargs="+", default=[
+        "runge_kutta_merson:3e-2", "semi_explicit_euler2:3e-2", "semi_explicit_euler2:1e-2", "runge_kutta3:3e-2"],
+        help="integrator:accuracy pairs (integrators: see l2run.simulator.INTEGRATORS)")
+    integrators.add_argument("--episodes", type=int, default=6)
+    integrators.add_argument("--max-steps", type=int, default=300)
+    integrators.add_argument("--hold", type=int, default=5, help="steps each random excitation is held")
+    integrators.add_argument("--seed", type=int, default=0)
+    integrators.add_argument("--model", default=None)
+    integrators.set_defaults(func=_run_integrators)
+
     from . import bench_scaling
 
     bench_scaling.add_parser(kinds)
@@ -49,4 +61,25 @@ def _run_memory(args) -> int:
 
     _positive("--episodes", args.episodes)
     bench_memory(args.episodes, args.accuracy, args.difficulty, args.max_obstacles, args.seed, args.model)
+    return 0
+
+
+def _run_integrators(args) -> int:
+    from l2run.simulator import INTEGRATORS
+
+    from .bench_env import bench_integrators
+
+    _positive("--episodes", args.episodes)
+    candidates = []
+    for item in args.candidates:
+        name, _, accuracy = item.partition(":")
+        try:
+            value = float(accuracy)
+        except ValueError:
+            value = -1.0
+        if name not in INTEGRATORS or not 0 < value < 1:
+            raise SystemExit(f"l2run bench integrators: candidate {item!r} is not INTEGRATOR:ACCURACY with an "
+                             f"integrator in {sorted(INTEGRATORS)} and an accuracy in (0, 1)")
+        candidates.append((name, value))
+    bench_integrators(candidates, args.episodes, args.max_steps, args.hold, args.seed, args.model)
     return 0

@@ -174,3 +174,70 @@ def bench_memory(episodes: int = 300, accuracy: float = 3e-2, difficulty: int = 
         verdict = "within" if growth <= 50 else "OVER"
         print(f"growth from episode 20 to {episodes}: {growth:+.1f} MB ({verdict} the 50 MB target)")
     return rss
+
+
+def held_random_actions(rng: np.random.Generator, steps: int, hold: int) -> np.ndarray:
+    """Random excitations, each held ``hold`` steps: closer to what a policy
+    (or frame skip) produces than a new draw every 10 ms."""
+    draws = rng.random((-(-steps // hold), ACTION_SIZE))
+    return np.repeat(draws, hold, axis=0)[:steps]
+
+
+def replay(env: L2RunEnv, actions: np.ndarray, seed: int) -> tuple[np.ndarray, float, int, str]:
+    """Pelvis (x, y) per step, stepping seconds, steps, and how it ended."""
+    env.reset(seed=seed)
+    pelvis, seconds = [], 0.0
+    end = "time limit"
+    for action in actions:
+        start = time.perf_counter()
+        obs, _, terminated, truncated, info = env.step(action)
+        seconds += time.perf_counter() - start
+        pelvis.append(obs[1:3])
+        if terminated or truncated:
+            end = "sim error" if "sim_error" in info else ("fell" if terminated else "time limit")
+            break
+    return np.array(pelvis), seconds, len(pelvis), end
+
+
+def bench_integrators(candidates, episodes: int = 6, max_steps: int = 300, hold: int = 5, seed: int = 0,
+                      model_path=None) -> dict:
+    """Each (integrator, accuracy) in ``candidates`` against the 2017 grader's
+    Runge-Kutta-Merson at 1e-3 on the same open-loop action sequences: speed,
+    failures, and how far the pelvis trajectory drifts from the grader's."""
+    from l2run.simulator import GRADER_INTEGRATOR
+
+    reference = (GRADER_INTEGRATOR, 1e-3)
+    variants = [reference] + [c for c in candidates if c != reference]
+    envs = {v: L2RunEnv(2, 10, v[1], model_path=model_path, integrator=v[0]) for v in variants}
+    rng = np.random.default_rng(seed)
+    rows = {v: {"steps": 0, "seconds": 0.0, "ends": [], "drift": [], "final": []} for v in variants}
+    bar = tqdm(total=episodes * len(variants), desc="bench integrators", unit="episode")
+    for episode in range(episodes):
+        actions = held_random_actions(rng, max_steps, hold)
+        trajectories = {}
+        for v in variants:
+            pelvis, seconds, steps, end = replay(envs[v], actions, seed + episode)
+            trajectories[v] = pelvis
+            row = rows[v]
+            row["steps"] += steps
+            row["seconds"] += seconds
+            row["ends"].append(end)
+            bar.update()
+        ref = trajectories[reference]
+        for v in variants:
+            n = min(len(ref), len(trajectories[v]))
+            rows[v]["drift"].append(float(np.abs(trajectories[v][:n] - ref[:n]).max()))
+            rows[v]["final"].append(abs(float(trajectories[v][-1, 0] - ref[-1, 0])))
+    bar.close()
+    base = rows[reference]["steps"] / rows[reference]["seconds"]
+    print(f"\n{episodes} episodes of random excitations held {hold} steps (up to {max_steps} steps), "
+          "difficulty 2, interleaved; drift = max |pelvis x, y - grader's| over the common steps")
+    print(f"  {'integrator':22s} {'accuracy':>8s} {'steps/s':>8s} {'x grader':>8s} {'drift m':>8s} "
+          f"{'|dx end| m':>10s} {'retries':>7s}  ends")
+    for v in variants:
+        row = rows[v]
+        rate = row["steps"] / row["seconds"]
+        ends = ", ".join(f"{e}: {row['ends'].count(e)}" for e in sorted(set(row["ends"])))
+        print(f"  {v[0]:22s} {v[1]:8g} {rate:8.1f} {rate / base:8.2f} {max(row['drift']):8.4f} "
+              f"{max(row['final']):10.4f} {envs[v].sim.retries:7d}  {ends}")
+    return rows

@@ -21,6 +21,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--max-obstacles", type=int, default=10)
     parser.add_argument("--accuracy", type=float, default=1e-3,
                         help="integrator accuracy (1e-3: the 2017 grader's)")
+    parser.add_argument("--integrator", default="runge_kutta_merson",
+                        help="OpenSim integrator (default: the grader's, whatever the policy trained with)")
     parser.add_argument("--max-steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0, help="episode i runs the course of seed + i")
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
@@ -41,7 +43,7 @@ def run(args) -> int:
     try:
         config = policy_env_config(
             args.policy, difficulty=args.difficulty, max_obstacles=args.max_obstacles,
-            integrator_accuracy=args.accuracy, max_steps=args.max_steps,
+            integrator_accuracy=args.accuracy, integrator=args.integrator, max_steps=args.max_steps,
         )
         report = evaluate(args.policy, args.episodes, config, args.seed, progress=not args.quiet)
     except (ValueError, FileNotFoundError) as err:

@@ -18,6 +18,8 @@ from typing import Optional
 
 import numpy as np
 
+from l2run.simulator import GRADER_INTEGRATOR
+
 from .envs import EnvConfig, make_env
 from .policies import BUILTIN_POLICIES, make_policy
 
@@ -39,8 +41,9 @@ class EpisodeResult:
 
 def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
     """The env an exported policy was trained on (observation features, frame
-    skip), with the course and integrator settings of ``overrides``. Built-in
-    policies see the raw 41 floats (cheapest)."""
+    skip), with the course and integrator settings of ``overrides``; the
+    integrator is the grader's unless ``overrides`` names another, whatever the
+    policy trained with. Built-in policies see the raw 41 floats (cheapest)."""
     base = {"features": False}
     if policy_spec not in BUILTIN_POLICIES and Path(policy_spec).exists():
         from baselines_ppo import export
@@ -50,6 +53,7 @@ def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
         known = {f.name for f in dataclasses.fields(EnvConfig)}
         base = {key: value for key, value in trained.items() if key in known}
         base.setdefault("features", True)
+    base["integrator"] = GRADER_INTEGRATOR
     base.update(overrides)
     return EnvConfig(**base)
 
@@ -141,7 +145,7 @@ def format_report(report: dict) -> str:
     env = report["env"]
     lines = [
         f"policy {report['policy']}: difficulty {env['difficulty']}, {env['max_obstacles']} obstacles, "
-        f"accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s",
+        f"{env['integrator']} at accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s",
         f"{'episode':>7s} {'seed':>6s} {'score (m)':>10s} {'steps':>6s}  end",
     ]
     for e in report["episodes"]:

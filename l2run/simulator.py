@@ -65,6 +65,21 @@ OBSTACLE_DISSIPATION = 1e-5
 PARKED_LOCATION = (-100.0, -50.0, 0.0)
 PARKED_RADIUS = 0.01
 
+#: Integrators the env can step with (OpenSim Manager methods). The 2017
+#: grader used Runge-Kutta-Merson at accuracy 1e-3. Semi-explicit Euler 2 (an
+#: error-controlled first/second-order pair) runs ~2.5x faster at 3e-2 on this
+#: model with trajectories within millimetres of the grader's: measure with
+#: ``l2run bench integrators``.
+INTEGRATORS = {
+    "runge_kutta_merson": "IntegratorMethod_RungeKuttaMerson",
+    "semi_explicit_euler2": "IntegratorMethod_SemiExplicitEuler2",
+    "runge_kutta3": "IntegratorMethod_RungeKutta3",
+    "runge_kutta2": "IntegratorMethod_RungeKutta2",
+    "runge_kutta_feldberg": "IntegratorMethod_RungeKuttaFeldberg",
+    "cpodes": "IntegratorMethod_CPodes",
+}
+GRADER_INTEGRATOR = "runge_kutta_merson"
+
 LOG_LEVELS = ("off", "critical", "error", "warn", "info", "debug", "trace")
 
 
@@ -87,7 +102,12 @@ class Simulator:
     """
 
     def __init__(self, model_path: os.PathLike, obstacle_slots: int, integrator_accuracy: float,
-                 retry_accuracy: Optional[float] = None):
+                 retry_accuracy: Optional[float] = None, integrator: str = GRADER_INTEGRATOR):
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"integrator must be one of {sorted(INTEGRATORS)}, got {integrator!r}")
+        self.integrator = integrator
+        self._method = getattr(opensim.Manager, INTEGRATORS[integrator])
+        self._retry_method = getattr(opensim.Manager, INTEGRATORS[GRADER_INTEGRATOR])
         self.integrator_accuracy = float(integrator_accuracy)
         self.retry_accuracy = None if retry_accuracy is None else float(retry_accuracy)
         self.retries = 0
@@ -216,7 +236,7 @@ class Simulator:
         for constant in self._excitations:
             constant.setValue(0.0)
         self.model.equilibrateMuscles(self.state)
-        self._start_manager(self.state, self.integrator_accuracy)
+        self._start_manager(self.state, self.integrator_accuracy, self._method)
         self.time_steps = 0
 
     def step(self, excitations: np.ndarray) -> None:
@@ -253,13 +273,13 @@ class Simulator:
             before = opensim.State(self.state)
             before.setTime(time_before)
             before.setY(opensim.Vector.createFromMat(y_before))
-            self._start_manager(before, self.retry_accuracy)
+            self._start_manager(before, self.retry_accuracy, self._retry_method)
             try:
                 self._integrate_to(target)
             except SimulationError:
                 self._manager = None
                 raise
-            self._start_manager(opensim.State(self.state), self.integrator_accuracy)
+            self._start_manager(opensim.State(self.state), self.integrator_accuracy, self._method)
         self.time_steps += 1
 
     def _integrate_to(self, target: float) -> None:
@@ -273,12 +293,13 @@ class Simulator:
         if not np.isfinite(self._pelvis_y.getValue(self.state)):
             raise SimulationError(f"non-finite state at t={target:.2f} s")
 
-    def _start_manager(self, state: opensim.State, accuracy: float) -> None:
+    def _start_manager(self, state: opensim.State, accuracy: float, method) -> None:
         """A fresh integrator at ``accuracy`` starting from ``state``, which must
         be owned by the caller: a state returned by the previous integrator
         dies with it."""
         self.state = state
         self._manager = opensim.Manager(self.model)
+        self._manager.setIntegratorMethod(method)
         self._manager.setIntegratorAccuracy(accuracy)
         minimum, maximum = self._step_bounds
         if minimum is not None:

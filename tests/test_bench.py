@@ -34,3 +34,14 @@ def test_bench_scaling_compares_rank_counts(capsys):
     assert re.search(r"^\s+1\s+[\d.]+\s+1\.00x", out, re.M), out
     assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+x", out, re.M), out
     assert "2 ranks vs 1:" in out
+
+
+def test_bench_integrators_compares_against_the_grader(capsys):
+    args = ["bench", "integrators", "--episodes", "1", "--max-steps", "60",
+            "--candidates", "semi_explicit_euler2:3e-2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"runge_kutta_merson\s+0\.001\s+[\d.]+\s+1\.00\s+0\.0000", out), out
+    assert re.search(r"semi_explicit_euler2\s+0\.03\s+[\d.]+\s+[\d.]+\s+[\d.]+", out), out
+    with pytest.raises(SystemExit, match="INTEGRATOR:ACCURACY"):
+        main(["bench", "integrators", "--candidates", "euler:0.1"])

@@ -237,3 +237,18 @@ def test_failed_step_is_retried_at_a_tighter_accuracy():
     assert observations[-1][C.PELVIS_Y] < C.PELVIS_FALL_HEIGHT
     with pytest.raises(ValueError, match="retry_accuracy"):
         l2run.L2RunEnv(retry_accuracy=2.0)
+
+
+def test_semi_explicit_euler_stays_near_the_graders_trajectory():
+    """The fast training integrator follows the grader's Runge-Kutta-Merson at
+    1e-3 to within centimetres on the same actions (l2run bench integrators)."""
+    actions = np.repeat(np.random.default_rng(3).random((30, 18)), 5, axis=0)
+    grader = rollout(l2run.L2RunEnv(integrator_accuracy=1e-3), actions, seed=3)[0]
+    fast_env = l2run.L2RunEnv(integrator_accuracy=3e-2, integrator="semi_explicit_euler2")
+    fast = rollout(fast_env, actions, seed=3)[0]
+    n = min(len(grader), len(fast))
+    assert n > 50
+    pelvis = [C.PELVIS_X, C.PELVIS_Y]
+    assert np.abs(fast[:n, pelvis] - grader[:n, pelvis]).max() < 0.02
+    with pytest.raises(ValueError, match="integrator must be one of"):
+        l2run.L2RunEnv(integrator="leapfrog")

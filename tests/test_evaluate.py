@@ -84,3 +84,20 @@ def test_bad_policy_files(tmp_path, policy_file, message):
 def test_bad_out_directory(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         main(["evaluate", "--policy", "random", *EVAL_ARGS, "--out", str(tmp_path / "no" / "r.json")])
+
+
+def test_evaluation_uses_the_graders_integrator_whatever_the_policy_trained_with(tmp_path):
+    from experiments.evaluation import policy_env_config
+
+    path = tmp_path / "policy.npz"
+    rng = np.random.default_rng(0)
+    actor = [(rng.normal(size=(41, 8)), np.zeros(8)), (rng.normal(size=(8, 18)), np.zeros(18))]
+    trained_env = {"features": False, "frame_skip": 2, "integrator": "semi_explicit_euler2"}
+    export.export_policy(path, actor, np.zeros(18), "tanh", np.zeros(41), np.ones(41), np.inf,
+                         np.zeros(18), np.ones(18), metadata={"env": trained_env})
+    config = policy_env_config(str(path), integrator_accuracy=1e-3)
+    assert config.integrator == "runge_kutta_merson" and config.frame_skip == 2
+    assert policy_env_config(str(path), integrator="semi_explicit_euler2").integrator == "semi_explicit_euler2"
+    out = tmp_path / "report.json"
+    assert main(["evaluate", "--policy", str(path), *EVAL_ARGS, "--episodes", "1", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["env"]["integrator"] == "runge_kutta_merson"
