@@ -1,4 +1,5 @@
 # Two commands set up a fresh machine: `make train` and `make test`.
+# make train [CONFIG=...] [RUN=runs/...] [RANKS=N] [ITERATIONS=K]: resumes RUN if it exists.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,6 +7,7 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= experiments/configs/round2.toml
 RUN    ?= runs/round2
 RANKS  ?= $(shell nproc)
+ITERATIONS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install test bench train demo clean
@@ -27,7 +29,7 @@ bench: $(STAMP)
 	$(BIN)/l2run bench scaling
 
 train: $(STAMP)
-	$(BIN)/l2run train --config $(CONFIG) --ranks $(RANKS) --run-dir $(RUN) --resume
+	$(BIN)/l2run train --config $(CONFIG) --ranks $(RANKS) --run-dir $(RUN) --resume $(if $(ITERATIONS),--iterations $(ITERATIONS))
 
 clean:
 	rm -rf $(VENV) build *.egg-info
