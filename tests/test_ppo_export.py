@@ -39,9 +39,9 @@ def test_exported_action_equals_tf_deterministic_action(tmp_path, model_and_stat
     assert policy.metadata == {"env": {"difficulty": 2}, "name": "unit"}
     raw = np.random.default_rng(1).normal(3.0, 4.0, (50, 5))
     tf_action = np.clip(model.act(rms.normalize(raw, 5.0).astype(np.float32), deterministic=True), LOW, HIGH)
-    np.testing.assert_allclose(policy.act(raw), tf_action, atol=1e-5)
+    np.testing.assert_allclose(policy.act(raw, mode="mean"), tf_action, atol=1e-5)
     assert 0 < np.mean((tf_action > 0) & (tf_action < 1)) < 1  # some clipped, some not: the test means something
-    np.testing.assert_allclose(policy.act(raw[0]), tf_action[0], atol=1e-5)  # single observation
+    np.testing.assert_allclose(policy.act(raw[0], mode="mean"), tf_action[0], atol=1e-5)  # single observation
     with pytest.raises(ValueError, match="expects observations of size 5"):
         policy.act(np.zeros(6))
     assert path.stat().st_size < 50_000
@@ -95,3 +95,31 @@ def test_export_module_needs_neither_tensorflow_nor_mpi(tmp_path, model_and_stat
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_default_action_is_the_expected_clipped_gaussian_action(tmp_path, model_and_stats):
+    """act() returns what the clipped policy applies on average: checked against
+    Monte Carlo samples of the TF policy's Gaussian, clipped as the env clips."""
+    model, rms = model_and_stats
+    policy = load_policy(export(tmp_path / "policy.npz", model, rms, {}))
+    raw = np.random.default_rng(2).normal(3.0, 4.0, (6, 5))
+    mean = model.act(rms.normalize(raw, 5.0).astype(np.float32), deterministic=True).astype(np.float64)
+    std = np.exp(policy.log_std)
+    samples = mean + std * np.random.default_rng(3).standard_normal((200_000, *mean.shape))
+    np.testing.assert_allclose(policy.act(raw), np.clip(samples, LOW, HIGH).mean(axis=0), atol=3e-3)
+    assert not np.allclose(policy.act(raw), policy.act(raw, mode="mean"), atol=1e-2)  # they do differ
+    with pytest.raises(ValueError, match="act mode"):
+        policy.act(raw, mode="mode")
+
+
+def test_expected_clipped_gaussian_with_infinite_bounds():
+    from baselines_ppo.export import expected_clipped_gaussian
+
+    mean, std = np.array([-0.5, 0.3, 1.4]), np.array([1.0, 0.1, 0.5])
+    x = mean + std * np.random.default_rng(4).standard_normal((400_000, 3))  # sample-mean sd <= 0.0016
+    inf = np.full(3, np.inf)
+    np.testing.assert_allclose(expected_clipped_gaussian(mean, std, -inf, inf), mean)
+    np.testing.assert_allclose(expected_clipped_gaussian(mean, std, np.zeros(3), inf), np.maximum(x, 0).mean(0),
+                               atol=8e-3)
+    np.testing.assert_allclose(expected_clipped_gaussian(mean, std, -inf, np.ones(3)), np.minimum(x, 1).mean(0),
+                               atol=8e-3)
