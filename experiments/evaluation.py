@@ -164,6 +164,7 @@ def write_json_atomically(data: dict, path: Path) -> None:
     if not path.parent.is_dir():
         raise FileNotFoundError(f"directory of --out does not exist: {str(path.parent)!r}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
     try:
         with os.fdopen(fd, "w") as out:
             json.dump(data, out, indent=2, default=_jsonable)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Package a training run as a pretrained runner: policy, config, curves, GIF, scores.
+#
+#   experiments/scripts/ship_pretrained.sh RUN_DIR [OUT_DIR=pretrained/round2] [EPISODES=10]
+#
+# Takes RUN_DIR's best_policy.npz (the best mean training distance so far), scores it
+# like the 2017 grader (Runge-Kutta-Merson at 1e-3, round-2 course, seeds 0..EPISODES-1,
+# split over the cores), and writes into OUT_DIR: policy.npz, config.toml,
+# progress.csv, curves.png, gait.gif (seed 0) and evaluation.json.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+run_dir="${1:?usage: ship_pretrained.sh RUN_DIR [OUT_DIR] [EPISODES]}"
+out="${2:-$here/pretrained/round2}"
+episodes="${3:-10}"
+bin="${VENV:-$here/.venv}/bin"
+[ -f "$run_dir/best_policy.npz" ] || { echo "no best_policy.npz in $run_dir: train first" >&2; exit 2; }
+mkdir -p "$out"
+cp "$run_dir/best_policy.npz" "$out/policy.npz"
+cp "$run_dir/config.toml" "$run_dir/progress.csv" "$out/"
+"$bin/l2run" plot "$run_dir" --out "$out/curves.png"
+mpi=("$bin/mpirun" -np "$(nproc)" --oversubscribe)
+[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+"${mpi[@]}" "$bin/python" -m mpi4py -m experiments.cli evaluate --policy "$out/policy.npz" \
+    --episodes "$episodes" --difficulty 2 --max-obstacles 10 --accuracy 1e-3 --seed 0 --quiet \
+    --out "$out/evaluation.json"
+"$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 4 --fps 25
+echo "shipped $run_dir to $out"
