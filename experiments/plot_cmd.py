@@ -21,7 +21,7 @@ import numpy as np
 PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("episode return", (("rollout/ep_return", ""),)),
     ("distance (m)", (("rollout/distance", " mean"), ("rollout/distance_max", " max"))),
-    ("episode length (steps)", (("rollout/ep_length", ""),)),
+    ("episode length (simulator steps)", (("rollout/ep_length", ""),)),
     ("policy loss", (("losses/policy", ""),)),
     ("value loss", (("losses/value", ""),)),
     ("approx. KL", (("train/approx_kl", ""),)),
@@ -30,6 +30,7 @@ PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("explained variance", (("train/explained_var", ""),)),
 )
 X_COLUMN = "time/timesteps"
+LENGTH_COLUMN = "rollout/ep_length"
 
 
 class PlotError(Exception):
@@ -67,7 +68,10 @@ def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
     if X_COLUMN not in header:
         raise PlotError(f"{path} has no {X_COLUMN} column: not written by l2run train")
     data = {key: np.array([_number(row.get(key)) for row in rows]) for key in header}
-    data[X_COLUMN] = data[X_COLUMN] * frame_skip_of(Path(run_dir))
+    skip = frame_skip_of(Path(run_dir))
+    data[X_COLUMN] = data[X_COLUMN] * skip
+    if LENGTH_COLUMN in data:  # agent steps -> simulator steps, like x
+        data[LENGTH_COLUMN] = data[LENGTH_COLUMN] * skip
     return data
 
 

@@ -36,7 +36,7 @@ def test_plot_overlays_runs(tmp_path, capsys):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     titles = [title for title, _ in panels_for([load_progress(a), load_progress(b)])]
-    assert titles == ["episode return", "distance (m)", "episode length (steps)", "policy loss", "value loss",
+    assert titles == ["episode return", "distance (m)", "episode length (simulator steps)", "policy loss", "value loss",
                       "approx. KL", "entropy", "clip fraction", "explained variance", "reward term: velocity"]
 
 
@@ -51,3 +51,18 @@ def test_plot_errors_for_directories_without_progress(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "other"), "--out", str(tmp_path / "x.png")]) == 2
     assert "no time/timesteps column" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_frame_skip_runs_are_plotted_in_simulator_steps(tmp_path):
+    """x and episode length count 10 ms simulator steps, so a frame-skip run
+    compares with a plain one at equal simulation cost."""
+    import json
+
+    from experiments.plot_cmd import X_COLUMN, load_progress
+
+    run = tmp_path / "fs4"
+    run.mkdir()
+    (run / "progress.csv").write_text("time/timesteps,rollout/ep_length\n1024,30\n2048,40\n")
+    (run / "config.json").write_text(json.dumps({"metadata": {"env": {"frame_skip": 4}}}))
+    data = load_progress(run)
+    assert data[X_COLUMN].tolist() == [4096, 8192] and data["rollout/ep_length"].tolist() == [120, 160]
