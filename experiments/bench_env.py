@@ -20,7 +20,7 @@ from tqdm import tqdm
 from l2run import L2RunEnv
 from l2run.constants import ACTION_SIZE, PELVIS_FALL_HEIGHT, STEP_SECONDS
 from l2run.model_file import resolve_model_path
-from l2run.simulator import set_opensim_log_level
+from l2run.simulator import add_excitation_controller, excitation_constants, set_opensim_log_level
 
 
 class BareOpenSimLoop:
@@ -33,15 +33,9 @@ class BareOpenSimLoop:
         set_opensim_log_level("warn")
         self.accuracy = integrator_accuracy
         self.model = opensim.Model(str(resolve_model_path(model_path)))
-        controller = opensim.PrescribedController()
-        muscles = self.model.getMuscles()
-        for i in range(muscles.getSize()):
-            controller.addActuator(muscles.get(i))
-            controller.prescribeControlForActuator(muscles.get(i).getName(), opensim.Constant(0.0))
-        self.model.addController(controller)
+        controller = add_excitation_controller(self.model)
         self.model.initSystem()
-        functions = controller.get_ControlFunctions()
-        self.constants = [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
+        self.constants = excitation_constants(controller)
         self.pelvis_y = self.model.getCoordinateSet().get("pelvis_ty")
 
     def episode(self, actions: np.ndarray) -> tuple[int, float]:

@@ -32,15 +32,14 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from .evaluation import evaluate, format_report, policy_env_config, write_json_atomically
+    from .policies import check_policy_spec
 
     if args.episodes < 1:
         raise SystemExit(f"l2run evaluate: --episodes must be >= 1, got {args.episodes}")
     if args.out is not None and not args.out.parent.is_dir():
         raise SystemExit(f"l2run evaluate: the directory of --out does not exist: {str(args.out.parent)!r}")
-    if args.policy not in ("random", "zero") and not Path(args.policy).exists():
-        raise SystemExit(f"l2run evaluate: --policy {args.policy!r} is neither 'random', 'zero', "
-                         "an exported policy .npz nor a run directory (no such path)")
     try:
+        check_policy_spec(args.policy)
         config = policy_env_config(
             args.policy, difficulty=args.difficulty, max_obstacles=args.max_obstacles,
             integrator_accuracy=args.accuracy, integrator=args.integrator, max_steps=args.max_steps,

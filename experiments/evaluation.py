@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -160,21 +158,13 @@ def format_report(report: dict) -> str:
 
 
 def write_json_atomically(data: dict, path: Path) -> None:
+    """The report as JSON, written atomically (``baselines_ppo.export.atomic_write_bytes``)."""
+    from baselines_ppo.export import atomic_write_bytes
+
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"directory of --out does not exist: {str(path.parent)!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=2, default=_jsonable)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, json.dumps(data, indent=2, default=_jsonable).encode())
 
 
 def _jsonable(value):

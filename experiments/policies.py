@@ -68,6 +68,13 @@ def load_exported_policy(path: Path, observation_space: gym.Space, action_space:
     return policy
 
 
+def check_policy_spec(spec: str) -> None:
+    """Fail fast, before any env is built, on a spec that names nothing."""
+    if spec not in BUILTIN_POLICIES and not Path(spec).exists():
+        raise ValueError(f"--policy {spec!r} is neither 'random', 'zero', an exported policy .npz "
+                         "nor a run directory (no such path)")
+
+
 def make_policy(spec: str, observation_space: gym.Space, action_space: gym.Space, seed: int = 0):
     """An object with ``act(obs) -> action`` for ``spec`` (see the module docstring)."""
     spec = str(spec)

@@ -95,9 +95,12 @@ def _check_args(args) -> tuple[int, int]:
         if format_name is None or format_name not in Image.SAVE:
             _fail(f"cannot write a still as {str(out)!r}: unknown image extension {suffix or '(none)'!r}; "
                   "use e.g. .png")
-    if args.policy not in ("random", "zero") and not Path(args.policy).exists():
-        _fail(f"--policy {args.policy!r} is neither 'random', 'zero', an exported policy .npz "
-              "nor a run directory (no such path)")
+    from .policies import check_policy_spec
+
+    try:
+        check_policy_spec(args.policy)
+    except ValueError as err:
+        _fail(str(err))
     return size
 
 

@@ -83,6 +83,26 @@ GRADER_INTEGRATOR = "runge_kutta_merson"
 LOG_LEVELS = ("off", "critical", "error", "warn", "info", "debug", "trace")
 
 
+def add_excitation_controller(model: opensim.Model) -> opensim.PrescribedController:
+    """A PrescribedController holding one ``Constant`` excitation per muscle
+    (model order), added to ``model``; set them through :func:`excitation_constants`."""
+    controller = opensim.PrescribedController()
+    controller.setName("excitations")
+    muscles = model.getMuscles()
+    for i in range(muscles.getSize()):
+        controller.addActuator(muscles.get(i))
+        controller.prescribeControlForActuator(muscles.get(i).getName(), opensim.Constant(0.0))
+    model.addController(controller)
+    return controller
+
+
+def excitation_constants(controller: opensim.PrescribedController) -> list:
+    """The controller's ``Constant`` functions, one per muscle. initSystem()
+    re-creates them: look them up again after each (an old handle crashes)."""
+    functions = controller.get_ControlFunctions()
+    return [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
+
+
 class SimulationError(RuntimeError):
     """The integrator failed (a SimTK exception) or produced a non-finite state."""
 
@@ -117,7 +137,7 @@ class Simulator:
         except RuntimeError as err:
             raise ValueError(f"OpenSim could not read the model file {str(model_path)!r}: {err}") from err
         self._check_model(model_path)
-        self._controller = self._add_controller()
+        self._controller = add_excitation_controller(self.model)
         self._spheres, self._obstacle_forces = self._add_obstacle_slots(obstacle_slots)
         self.state = self.model.initSystem()
         self._cache_handles()
@@ -148,16 +168,6 @@ class Simulator:
         if missing:
             raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
 
-    def _add_controller(self) -> opensim.PrescribedController:
-        controller = opensim.PrescribedController()
-        controller.setName("excitations")
-        muscles = self.model.getMuscles()
-        for i in range(muscles.getSize()):
-            controller.addActuator(muscles.get(i))
-            controller.prescribeControlForActuator(muscles.get(i).getName(), opensim.Constant(0.0))
-        self.model.addController(controller)
-        return controller
-
     def _add_obstacle_slots(self, slots: int):
         spheres, forces = [], []
         ground = self.model.getGround()
@@ -183,8 +193,7 @@ class Simulator:
         """Look up, once per ``initSystem()``, every object read or written per
         step. initSystem() re-creates some of them (the controller's functions
         among them: a handle kept across it crashes), so this runs after each."""
-        functions = self._controller.get_ControlFunctions()
-        self._excitations = [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
+        self._excitations = excitation_constants(self._controller)
         coordinates = self.model.getCoordinateSet()
         self._coordinates = [coordinates.get(name) for name in PELVIS_COORDINATES + JOINT_COORDINATES]
         self._bodies = [self.model.getBodySet().get(name) for name in TRACKED_BODIES]
