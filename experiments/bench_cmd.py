@@ -1,4 +1,4 @@
-"""``l2run bench env|memory|scaling``: speed and memory, measured side by side.
+"""``l2run bench env|memory|integrators|min-excitation|scaling``: speed and memory, measured side by side.
 
 Benchmarks print ratios from one run rather than asserting timings in tests:
 timings depend on the machine, ratios measured together mostly do not.
@@ -37,6 +37,18 @@ def add_parser(subparsers) -> None:
     integrators.add_argument("--seed", type=int, default=0)
     integrators.add_argument("--model", default=None)
     integrators.set_defaults(func=_run_integrators)
+
+    floor = kinds.add_parser(
+        "min-excitation", help="steps/s and distance with a floor on muscle excitations (env.min_excitation)")
+    floor.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1],
+                       help="minimum excitations to compare; ratios are to the first")
+    floor.add_argument("--policy", default=None,
+                       help="an exported policy or run directory (default: relaxed random excitations)")
+    floor.add_argument("--episodes", type=int, default=3, help="episodes per floor")
+    floor.add_argument("--max-steps", type=int, default=1000)
+    floor.add_argument("--hold", type=int, default=5, help="steps each random excitation is held")
+    floor.add_argument("--seed", type=int, default=0)
+    floor.set_defaults(func=_run_min_excitation)
 
     from . import bench_scaling
 
@@ -82,4 +94,20 @@ def _run_integrators(args) -> int:
                              f"integrator in {sorted(INTEGRATORS)} and an accuracy in (0, 1)")
         candidates.append((name, value))
     bench_integrators(candidates, args.episodes, args.max_steps, args.hold, args.seed, args.model)
+    return 0
+
+
+def _run_min_excitation(args) -> int:
+    from .bench_excitation import bench_min_excitation
+    from .policies import check_policy_spec
+
+    _positive("--episodes", args.episodes)
+    _positive("--max-steps", args.max_steps)
+    _positive("--hold", args.hold)
+    bad = [f for f in args.floors if not 0 <= f < 1]
+    if bad:
+        raise SystemExit(f"l2run bench min-excitation: --floors must lie in [0, 1), got {bad}")
+    if args.policy is not None:
+        check_policy_spec(args.policy)
+    bench_min_excitation(args.floors, args.policy, args.episodes, args.max_steps, args.hold, args.seed)
     return 0

@@ -45,3 +45,17 @@ def test_bench_integrators_compares_against_the_grader(capsys):
     assert re.search(r"semi_explicit_euler2\s+0\.03\s+[\d.]+\s+[\d.]+\s+[\d.]+", out), out
     with pytest.raises(SystemExit, match="INTEGRATOR:ACCURACY"):
         main(["bench", "integrators", "--candidates", "euler:0.1"])
+
+
+def test_bench_min_excitation_compares_floors_on_the_same_actions(capsys):
+    args = ["bench", "min-excitation", "--floors", "0", "0.05", "--episodes", "1", "--max-steps", "40"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "relaxed random excitations held 5 steps" in out
+    assert re.search(r"^\s+0\s+(\d+)\s+[\d.]+\s+1\.00\s+-?[\d.]+$", out, re.M), out
+    assert re.search(r"^\s+0\.05\s+(\d+)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M), out
+
+
+def test_bench_min_excitation_rejects_a_floor_outside_the_excitation_range():
+    with pytest.raises(SystemExit, match=r"--floors must lie in \[0, 1\), got \[1.5\]"):
+        main(["bench", "min-excitation", "--floors", "0", "1.5"])
