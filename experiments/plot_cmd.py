@@ -1,12 +1,17 @@
 """``l2run plot``: training curves of one or more runs as a PNG grid.
 
-    l2run plot runs/a [runs/b ...] [--out curves.png]
+    l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M]
 
 One panel per metric of progress.csv, runs overlaid with the run directory's
 name in the legend. x is simulator steps: the agent's timesteps times the run's
 ``env.frame_skip`` (from its config.json), so runs with different frame skips
 compare at equal simulation cost. Panels whose metric no run logged are left
 out; reward terms (``reward/<term>``) get one panel each.
+
+``--at`` also prints the runs side by side at equal simulator steps (the way a
+lever is judged against the plain run): training distance, return and episode
+length averaged over the last few iterations before each mark, and the wall
+time the run took to get there.
 """
 from __future__ import annotations
 
@@ -28,9 +33,12 @@ PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("entropy", (("train/entropy", ""),)),
     ("clip fraction", (("train/clipfrac", ""),)),
     ("explained variance", (("train/explained_var", ""),)),
+    ("throughput (simulator steps/s)", (("perf/steps_per_s", ""),)),
 )
 X_COLUMN = "time/timesteps"
 LENGTH_COLUMN = "rollout/ep_length"
+SIM_STEP_COLUMNS = (LENGTH_COLUMN, "perf/steps_per_s")  # agent steps -> simulator steps, like x
+AT_WINDOW = 5  # iterations averaged before each --at mark: one iteration's mean is noisy
 
 
 class PlotError(Exception):
@@ -42,17 +50,75 @@ def add_parser(subparsers) -> None:
                                    description="Training curves (progress.csv) of one or more runs, overlaid.")
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (each holding progress.csv)")
     parser.add_argument("--out", type=Path, default=Path("curves.png"), help="output PNG (default: curves.png)")
+    parser.add_argument("--at", nargs="+", default=None, metavar="STEPS",
+                        help="also print the runs side by side at these simulator steps (e.g. 250k 1M)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     try:
+        marks = [parse_steps(text) for text in args.at] if args.at else []
         path = plot_runs(args.runs, args.out)
+        if marks:
+            print(compare_at(args.runs, marks))
     except PlotError as err:
         print(f"l2run plot: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
     return 0
+
+
+def parse_steps(text: str) -> int:
+    """'250000', '250k' or '1.5M' -> simulator steps."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(str(text)[-1:].lower(), 1)
+    number = str(text)[:-1] if scale > 1 else str(text)
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise PlotError(f"--at {text!r} is not a positive number of steps (like 250000, 250k or 1.5M)")
+    return int(value)
+
+
+def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW) -> str:
+    """A table of each run at each mark; runs that have not reached a mark show '-'."""
+    runs = [load_progress(d) for d in run_dirs]
+    names = _labels(run_dirs)
+    columns = (("rollout/distance", "distance m", "{:.2f}"), ("rollout/ep_return", "return", "{:.2f}"),
+               (LENGTH_COLUMN, "length", "{:.0f}"), ("time/elapsed_s", "wall h", "{:.2f}"))
+    width = max(len(n) for n in names)
+    lines = [f"at equal simulator steps (mean of the last {window} iterations before each mark):",
+             f"  {'steps':>8s}  {'run':{width}s} " + " ".join(f"{title:>10s}" for _, title, _ in columns)]
+    for mark in marks:
+        for data, name in zip(runs, names):
+            x = data[X_COLUMN]
+            reached = np.flatnonzero(x <= mark)
+            values = []
+            for column, _, fmt in columns:
+                # A run reaches a mark when an iteration ends within one batch of it.
+                if reached.size == 0 or column not in data or mark - x[reached[-1]] > _batch(x):
+                    values.append("-")
+                    continue
+                rows = reached[-window:]
+                value = data[column][rows[-1]] / 3600 if column == "time/elapsed_s" else np.nanmean(data[column][rows])
+                values.append(fmt.format(value) if np.isfinite(value) else "-")
+            lines.append(f"  {_short(mark):>8s}  {name:{width}s} " + " ".join(f"{v:>10s}" for v in values))
+    return "\n".join(lines)
+
+
+def _batch(x: np.ndarray) -> float:
+    """Simulator steps per iteration (the x spacing)."""
+    steps = np.diff(x[np.isfinite(x)])
+    return float(np.median(steps)) if steps.size else 0.0
+
+
+def _short(steps: int) -> str:
+    if steps % 1_000_000 == 0:
+        return f"{steps // 1_000_000}M"
+    if steps >= 1_000_000:
+        return f"{steps / 1e6:g}M"
+    return f"{steps / 1e3:g}k" if steps % 1000 == 0 else str(steps)
 
 
 def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
@@ -70,8 +136,9 @@ def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
     data = {key: np.array([_number(row.get(key)) for row in rows]) for key in header}
     skip = frame_skip_of(Path(run_dir))
     data[X_COLUMN] = data[X_COLUMN] * skip
-    if LENGTH_COLUMN in data:  # agent steps -> simulator steps, like x
-        data[LENGTH_COLUMN] = data[LENGTH_COLUMN] * skip
+    for column in SIM_STEP_COLUMNS:
+        if column in data:
+            data[column] = data[column] * skip
     return data
 
 

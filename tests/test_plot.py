@@ -66,3 +66,22 @@ def test_frame_skip_runs_are_plotted_in_simulator_steps(tmp_path):
     (run / "config.json").write_text(json.dumps({"metadata": {"env": {"frame_skip": 4}}}))
     data = load_progress(run)
     assert data[X_COLUMN].tolist() == [4096, 8192] and data["rollout/ep_length"].tolist() == [120, 160]
+
+
+def test_at_prints_runs_side_by_side_at_equal_simulator_steps(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    b = fake_run(tmp_path / "b", 2.0, with_distance=False)
+    out = tmp_path / "curves.png"
+    assert main(["plot", str(a), str(b), "--out", str(out), "--at", "300", "0.5k", "1k"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = {tuple(line.split()[:2]): line.split()[2:] for line in lines[2:8]}
+    # Mean of the last 5 iterations up to the mark; return is logged from iteration 2 on.
+    assert table[("300", "a")][:3] == ["1.00", "2.50", "25"]
+    assert table[("500", "b")][:3] == ["-", "7.00", "35"]  # b logs no distance
+    assert table[("1k", "a")] == ["-"] * 4  # a stopped at 500 steps: not reached
+
+
+def test_at_rejects_what_is_not_a_step_count(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--at", "lots"]) == 2
+    assert "--at 'lots' is not a positive number of steps" in capsys.readouterr().err
