@@ -133,6 +133,34 @@ def preflight(config, run_dir: Path, resume: bool) -> None:
             raise UsageError(f"checkpoint {latest} was trained with ppo.{key} = {saved.get(key)}, but the config "
                              f"has ppo.{key} = {wanted}; resume with the checkpoint's settings or choose "
                              "another --run-dir")
+    check_same_env(config, run_dir)
+
+
+def check_same_env(config, run_dir: Path) -> None:
+    """Refuse to resume a run on another task: an env changed mid-run (course,
+    integrator, excitation floor, reward, frame skip...) would make its curves,
+    its best policy and its step count mean nothing. PPO settings may change."""
+    import dataclasses
+    import json
+
+    from baselines_ppo.trainer import RUN_CONFIG_FILE
+    from experiments.config import config_to_dict
+    from experiments.envs import EnvConfig
+
+    try:
+        saved = json.loads((run_dir / RUN_CONFIG_FILE).read_text()).get("metadata") or {}
+    except (OSError, ValueError):
+        return  # a run written by the trainer alone: nothing to compare with
+    wanted = json.loads(json.dumps(config_to_dict(config)))  # the same JSON types as the saved side
+    defaults = json.loads(json.dumps(dataclasses.asdict(EnvConfig())))  # fields newer than the run
+    saved_env = {"gym_id": saved.get("gym_id"), **defaults, **(saved.get("env") or {})}
+    wanted_env = {"gym_id": wanted.get("gym_id"), **(wanted.get("env") or {})}
+    changed = {key: (saved_env.get(key), wanted_env.get(key)) for key in sorted(set(saved_env) | set(wanted_env))
+               if saved_env.get(key) != wanted_env.get(key)}
+    if changed:
+        listed = ", ".join(f"env.{key} = {old!r} -> {new!r}" for key, (old, new) in changed.items())
+        raise UsageError(f"{run_dir} was trained on another env than the config describes ({listed}); resume "
+                         f"with --config {run_dir / CONFIG_TOML}, or train the new env in another --run-dir")
 
 
 def make_env_fn(config):

@@ -78,6 +78,13 @@ def test_train_real_env_two_ranks_then_resume(tmp_path):
     assert again.returncode == 2
     assert "already holds a run (checkpoint ckpt-00000002): pass --resume" in again.stderr
 
+    other_env = load_config(config_path)
+    other_env = dataclasses.replace(other_env, env=dataclasses.replace(other_env.env, min_excitation=0.05))
+    (tmp_path / "floor.toml").write_text(config_to_toml(other_env))
+    refused = l2run("train", "--config", tmp_path / "floor.toml", "--ranks", 2, "--run-dir", run_dir, "--resume")
+    assert refused.returncode == 2
+    assert "was trained on another env than the config describes (env.min_excitation = 0.0 -> 0.05)" in refused.stderr
+
     resumed = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 3, "--run-dir", run_dir,
                     "--resume", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -241,3 +248,23 @@ def test_a_second_job_on_a_live_run_dir_fails_fast_and_touches_nothing(tmp_path)
         assert direct.returncode != 0
         assert f"l2run train: error: {expected}" in direct.stderr, direct.stderr[-3000:]
         assert files_of(run_dir) == before
+
+
+def test_resume_accepts_runs_saved_before_an_env_field_existed(tmp_path):
+    """A run whose config.json predates a new env field (here min_excitation)
+    had that field's default, so resuming it with the default is no change."""
+    import json
+
+    from experiments.config import config_to_dict
+    from experiments.train_cmd import UsageError, check_same_env
+
+    config = load_config("round2")
+    config = dataclasses.replace(config, env=dataclasses.replace(config.env, min_excitation=0.0))
+    saved = config_to_dict(config)
+    del saved["env"]["min_excitation"]
+    (tmp_path / "config.json").write_text(json.dumps({"metadata": saved}))
+    check_same_env(config, tmp_path)
+    changed = dataclasses.replace(config, env=dataclasses.replace(config.env, frame_skip=4, difficulty=1))
+    with pytest.raises(UsageError, match=r"\(env.difficulty = 2 -> 1, env.frame_skip = 1 -> 4\); resume with "
+                                         r"--config .*config.toml, or train the new env in another --run-dir"):
+        check_same_env(changed, tmp_path)
