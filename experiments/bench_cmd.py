@@ -43,7 +43,8 @@ def add_parser(subparsers) -> None:
     floor.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1],
                        help="minimum excitations to compare; ratios are to the first")
     floor.add_argument("--policy", default=None,
-                       help="an exported policy or run directory (default: relaxed random excitations)")
+                       help="an exported policy trained without a floor, a run directory, or 'random' "
+                            "(default: pretrained/no_floor_954k/policy.npz)")
     floor.add_argument("--episodes", type=int, default=3, help="episodes per floor")
     floor.add_argument("--max-steps", type=int, default=1000)
     floor.add_argument("--hold", type=int, default=5, help="steps each random excitation is held")
@@ -107,7 +108,9 @@ def _run_min_excitation(args) -> int:
     bad = [f for f in args.floors if not 0 <= f < 1]
     if bad:
         raise SystemExit(f"l2run bench min-excitation: --floors must lie in [0, 1), got {bad}")
-    if args.policy is not None:
-        check_policy_spec(args.policy)
-    bench_min_excitation(args.floors, args.policy, args.episodes, args.max_steps, args.hold, args.seed)
+    from .bench_excitation import NO_FLOOR_POLICY
+
+    policy = str(NO_FLOOR_POLICY) if args.policy is None else args.policy
+    check_policy_spec(policy)
+    bench_min_excitation(args.floors, policy, args.episodes, args.max_steps, args.hold, args.seed)
     return 0

@@ -8,11 +8,13 @@ steps/s as the 2017 recipe learned). ``EnvConfig.min_excitation`` keeps every
 excitation above a floor; this benchmark measures, side by side, the steps/s
 and the distance of the same actions under each floor.
 
-Actions come from a policy (closed loop, each action raised to the floor, which
-is what a policy trained with the floor does once it clips to its box) or, by
-default, open-loop relaxed random excitations (u**3 with u uniform, held a few
-steps: mostly low, like a policy's). Floors run interleaved on the same seeds,
-so machine noise hits them alike.
+Actions come from a policy trained without a floor (closed loop, each action
+raised to the floor, as a floored policy clips to its box). The default is
+``pretrained/no_floor_954k``: the 2017 recipe after 954k steps, the policy whose
+slowdown this measures. ``--policy random`` uses open-loop relaxed random
+excitations instead (u**3, held a few steps); they topple the model within
+about a second, before it reaches the slow states, so they show little effect.
+Floors run interleaved on the same seeds, so machine noise hits them alike.
 """
 from __future__ import annotations
 
@@ -22,9 +24,12 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from pathlib import Path
+
 from .envs import EnvConfig, make_env
 
 TRAINING_INTEGRATOR = ("semi_explicit_euler2", 3e-2)  # the round-2 config's
+NO_FLOOR_POLICY = Path(__file__).resolve().parents[1] / "pretrained" / "no_floor_954k" / "policy.npz"
 
 
 def relaxed_random_actions(rng: np.random.Generator, steps: int, hold: int) -> np.ndarray:
@@ -52,13 +57,14 @@ def run_floor_episode(env, floor: float, seed: int, policy=None, actions=None) -
     return steps, seconds, distance
 
 
-def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec=None, episodes: int = 3,
+def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec="random", episodes: int = 3,
                          max_steps: int = 1000, hold: int = 5, seed: int = 0,
                          integrator: tuple = TRAINING_INTEGRATOR) -> dict:
-    """steps/s and distance per floor; prints a table with ratios to the first floor."""
+    """steps/s and distance per floor; prints a table with ratios to the first floor.
+    ``policy_spec``: an exported policy or run directory, or "random"."""
     floors = [float(f) for f in floors]
     name, accuracy = integrator
-    if policy_spec is not None:
+    if policy_spec != "random":
         from .evaluation import policy_env_config
         from .policies import make_policy
 
@@ -68,7 +74,7 @@ def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec=None, episod
         config = EnvConfig(features=False, integrator=name, integrator_accuracy=accuracy, max_steps=max_steps)
     envs = {floor: make_env(dataclasses.replace(config)) for floor in floors}
     policy = None
-    if policy_spec is not None:
+    if policy_spec != "random":
         first = envs[floors[0]]
         policy = make_policy(policy_spec, first.observation_space, first.action_space)
     rng = np.random.default_rng(seed)

@@ -51,6 +51,10 @@ def test_bench_min_excitation_compares_floors_on_the_same_actions(capsys):
     args = ["bench", "min-excitation", "--floors", "0", "0.05", "--episodes", "1", "--max-steps", "40"]
     assert main(args) == 0
     out = capsys.readouterr().out
+    assert "no_floor_954k/policy.npz" in out  # the default: a policy trained without a floor
+    assert re.search(r"^\s+0\s+(\d+)\s+[\d.]+\s+1\.00\s+-?[\d.]+$", out, re.M), out
+    assert main(args + ["--policy", "random"]) == 0
+    out = capsys.readouterr().out
     assert "relaxed random excitations held 5 steps" in out
     assert re.search(r"^\s+0\s+(\d+)\s+[\d.]+\s+1\.00\s+-?[\d.]+$", out, re.M), out
     assert re.search(r"^\s+0\.05\s+(\d+)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M), out
