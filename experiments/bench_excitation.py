@@ -92,7 +92,7 @@ def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec="random", ep
     bar.close()
     for env in envs.values():
         env.close()
-    source = f"policy {policy_spec}" if policy is not None else f"relaxed random excitations held {hold} steps"
+    source = f"policy {_shown(policy_spec)}" if policy is not None else f"relaxed random excitations held {hold} steps"
     print(f"\n{episodes} episodes per floor ({source}), difficulty 2, {name} at {accuracy:g}, interleaved")
     print(f"  {'min excitation':>14s} {'steps':>7s} {'steps/s':>8s} {'x no floor':>10s} {'distance m':>10s}")
     base = rows[floors[0]]["steps"] / rows[floors[0]]["seconds"]
@@ -101,3 +101,11 @@ def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec="random", ep
         rate = row["steps"] / row["seconds"]
         print(f"  {floor:14g} {row['steps']:7d} {rate:8.1f} {rate / base:10.2f} {np.mean(row['distance']):10.2f}")
     return rows
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
