@@ -48,7 +48,7 @@ class EnvConfig:
     """Lower bound of every muscle excitation (the action box becomes [this, 1]).
     Nearly relaxed Thelen muscles make the fibre dynamics stiff, and OpenSim's
     error-controlled integrator then crawls: with a floor of 0.05 a trained
-    policy's steps simulate ~2x faster (``l2run bench min-excitation``). The
+    policy's steps simulate 1.5-2x faster (``l2run bench min-excitation``). The
     floor is part of the policy (its action bounds), so the challenge's plain
     [0, 1] env runs it unchanged."""
 
