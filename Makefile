@@ -36,7 +36,7 @@ PRETRAINED ?= pretrained/round2
 demo: $(STAMP)
 	@test -f $(PRETRAINED)/policy.npz || { echo "no $(PRETRAINED)/policy.npz yet: train (make train) and ship it (experiments/scripts/ship_pretrained.sh runs/round2)"; exit 2; }
 	mkdir -p runs/demo
-	$(BIN)/l2run evaluate --policy $(PRETRAINED)/policy.npz --episodes 3 --difficulty 2 --max-obstacles 10 --accuracy 1e-3 --seed 0 --out runs/demo/evaluation.json
+	$(BIN)/l2run evaluate --policy $(PRETRAINED)/policy.npz --episodes 3 --difficulty 2 --max-obstacles 10 --accuracy 1e-3 --seed 0 --ranks $(RANKS) --out runs/demo/evaluation.json
 	$(BIN)/l2run render --policy $(PRETRAINED)/policy.npz --out runs/demo/gait.gif --seed 0 --every 4
 
 clean:

@@ -9,6 +9,8 @@ import importlib
 import os
 import sys
 
+from experiments.mpirun import THREAD_VARIABLES
+
 #: subcommand modules, in the order ``l2run --help`` lists them.
 COMMAND_MODULES = (
     "experiments.train_cmd",
@@ -31,13 +33,9 @@ def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
     return parser
 
 
-#: One compute thread per process: with one MPI rank per core, extra BLAS/OpenMP
-#: threads only fight the simulators. Set before numpy is first imported (the
-#: subcommand modules import it), values the user set are kept.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
 def main(argv=None) -> int:
+    # One compute thread per process (experiments.mpirun.THREAD_VARIABLES), set
+    # before numpy is first imported by a subcommand; values the user set are kept.
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
     parser = build_parser()

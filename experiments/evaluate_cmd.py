@@ -1,12 +1,17 @@
 """``l2run evaluate``: the 2017 score of a policy over seeded courses.
 
     l2run evaluate --policy runs/round2 --episodes 10 --difficulty 2 --max-obstacles 10 \\
-        --accuracy 1e-3 --seed 0 --out report.json
-    mpirun -np 2 l2run evaluate ...      # episodes split over ranks, same per-seed scores
+        --accuracy 1e-3 --seed 0 --out report.json [--ranks 2]
+
+With ``--ranks N`` (or under your own ``mpirun -np N l2run evaluate ...``) the
+episodes are split over N processes, with the same per-seed scores as one.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+from .mpirun import launched_by_mpirun
 
 
 def add_parser(subparsers) -> None:
@@ -27,7 +32,33 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="episode i runs the course of seed + i")
     parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--ranks", type=int, default=1,
+                        help="split the episodes over this many MPI processes (default 1: this one)")
     parser.set_defaults(func=run)
+
+
+def relaunch_under_mpirun(args) -> int:
+    """Run this same evaluation as ``args.ranks`` MPI processes; mpirun's exit status."""
+    import subprocess
+
+    from .mpirun import MpirunNotFound, launch_environment, mpirun_command
+
+    cli_args = ["evaluate", "--policy", args.policy, "--episodes", args.episodes, "--difficulty", args.difficulty,
+                "--max-obstacles", args.max_obstacles, "--accuracy", repr(args.accuracy),
+                "--integrator", args.integrator, "--max-steps", args.max_steps, "--seed", args.seed,
+                "--ranks", args.ranks]
+    if args.out is not None:
+        cli_args += ["--out", args.out.resolve()]
+    if args.quiet:
+        cli_args.append("--quiet")
+    try:
+        command = mpirun_command(args.ranks, cli_args)
+    except MpirunNotFound as err:
+        raise SystemExit(f"l2run evaluate: {err}") from None
+    code = subprocess.run(command, env=launch_environment()).returncode
+    if code != 0:
+        print(f"l2run evaluate: mpirun exited with status {code}; see the messages above", file=sys.stderr)
+    return code if code >= 0 else 128 - code
 
 
 def run(args) -> int:
@@ -36,14 +67,21 @@ def run(args) -> int:
 
     if args.episodes < 1:
         raise SystemExit(f"l2run evaluate: --episodes must be >= 1, got {args.episodes}")
+    if args.ranks < 1:
+        raise SystemExit(f"l2run evaluate: --ranks must be >= 1, got {args.ranks}")
     if args.out is not None and not args.out.parent.is_dir():
         raise SystemExit(f"l2run evaluate: the directory of --out does not exist: {str(args.out.parent)!r}")
     try:
         check_policy_spec(args.policy)
-        config = policy_env_config(
+        config = policy_env_config(  # reads the policy file: a bad one fails here, before mpirun
             args.policy, difficulty=args.difficulty, max_obstacles=args.max_obstacles,
             integrator_accuracy=args.accuracy, integrator=args.integrator, max_steps=args.max_steps,
         )
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"l2run evaluate: {err}") from err
+    if args.ranks > 1 and not launched_by_mpirun():
+        return relaunch_under_mpirun(args)
+    try:
         report = evaluate(args.policy, args.episodes, config, args.seed, progress=not args.quiet)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"l2run evaluate: {err}") from err

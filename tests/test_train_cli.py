@@ -78,12 +78,14 @@ def test_train_real_env_two_ranks_then_resume(tmp_path):
     assert again.returncode == 2
     assert "already holds a run (checkpoint ckpt-00000002): pass --resume" in again.stderr
 
-    other_env = load_config(config_path)
-    other_env = dataclasses.replace(other_env, env=dataclasses.replace(other_env.env, min_excitation=0.05))
+    trained = load_config(config_path)
+    other_env = dataclasses.replace(trained, env=dataclasses.replace(trained.env, min_excitation=0.2))
     (tmp_path / "floor.toml").write_text(config_to_toml(other_env))
-    refused = l2run("train", "--config", tmp_path / "floor.toml", "--ranks", 2, "--run-dir", run_dir, "--resume")
+    refused = l2run("train", "--config", tmp_path / "floor.toml", "--ranks", 2, "--iterations", 3,
+                    "--run-dir", run_dir, "--resume")
     assert refused.returncode == 2
-    assert "was trained on another env than the config describes (env.min_excitation = 0.0 -> 0.05)" in refused.stderr
+    assert ("was trained on another env than the config describes "
+            f"(env.min_excitation = {trained.env.min_excitation!r} -> 0.2)") in refused.stderr
 
     resumed = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 3, "--run-dir", run_dir,
                     "--resume", "--quiet")

