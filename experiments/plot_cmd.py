@@ -96,8 +96,7 @@ def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_
             reached = np.flatnonzero(x <= mark)
             values = []
             for column, _, fmt in columns:
-                # A run reaches a mark when an iteration ends within one batch of it.
-                if reached.size == 0 or column not in data or mark - x[reached[-1]] > _batch(x):
+                if reached.size == 0 or column not in data or not _reached(x, reached[-1], mark):
                     values.append("-")
                     continue
                 rows = reached[-window:]
@@ -107,10 +106,14 @@ def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_
     return "\n".join(lines)
 
 
-def _batch(x: np.ndarray) -> float:
-    """Simulator steps per iteration (the x spacing)."""
-    steps = np.diff(x[np.isfinite(x)])
-    return float(np.median(steps)) if steps.size else 0.0
+def _reached(x: np.ndarray, last: int, mark: int) -> bool:
+    """Whether the run got to ``mark``: it went past it, or its last iteration
+    before it ended within one iteration's steps of it (batches may change size
+    when a run resumes with other PPO settings)."""
+    if np.nanmax(x) >= mark:
+        return True
+    step = x[last] - x[last - 1] if last > 0 else x[last]
+    return mark - x[last] <= step
 
 
 def _short(steps: int) -> str:

@@ -85,3 +85,18 @@ def test_at_rejects_what_is_not_a_step_count(tmp_path, capsys):
     a = fake_run(tmp_path / "a", 1.0, with_distance=True)
     assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--at", "lots"]) == 2
     assert "--at 'lots' is not a positive number of steps" in capsys.readouterr().err
+
+
+def test_at_follows_a_run_whose_batch_grew_on_resume(tmp_path, capsys):
+    logger = Logger(tmp_path / "grown", total_timesteps=10_000, progress="none", tensorboard=False)
+    for iteration, steps in enumerate((100, 200, 600, 1000), start=1):  # 100-step, then 400-step batches
+        logger.store("time/iteration", iteration)
+        logger.store("time/timesteps", steps)
+        logger.store("rollout/distance", [steps / 100])
+        logger.dump()
+    logger.close()
+    assert main(["plot", str(tmp_path / "grown"), "--out", str(tmp_path / "x.png"), "--at", "900", "1200", "1500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[:3] == ["900", "grown", "3.00"]  # the mean of the 3 iterations up to 900
+    assert lines[3].split()[2] == "10.00"  # 1200: within the last (400-step) iteration's reach of its end
+    assert lines[4].split()[2] == "-"  # 1500 is more than one iteration past the end
