@@ -98,5 +98,5 @@ def test_at_follows_a_run_whose_batch_grew_on_resume(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "grown"), "--out", str(tmp_path / "x.png"), "--at", "900", "1200", "1500"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].split()[:3] == ["900", "grown", "3.00"]  # the mean of the 3 iterations up to 900
-    assert lines[3].split()[2] == "10.00"  # 1200: within the last (400-step) iteration's reach of its end
+    assert lines[3].split()[2] == "4.75"  # 1200: within one (400-step) iteration of its end at 1000
     assert lines[4].split()[2] == "-"  # 1500 is more than one iteration past the end
