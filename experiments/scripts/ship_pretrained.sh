@@ -20,5 +20,6 @@ cp "$run_dir/config.toml" "$run_dir/progress.csv" "$out/"
 "$bin/l2run" plot "$run_dir" --out "$out/curves.png"
 "$bin/l2run" evaluate --policy "$out/policy.npz" --episodes "$episodes" --difficulty 2 --max-obstacles 10 \
     --accuracy 1e-3 --seed 0 --ranks "$(nproc)" --quiet --out "$out/evaluation.json"
-"$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 4 --fps 25
+"$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 5 --fps 20 \
+    --width 480 --height 270  # real time, small enough to commit
 echo "shipped $run_dir to $out"
