@@ -1,5 +1,6 @@
 # Two commands set up a fresh machine: `make train` and `make test`.
 # make train [CONFIG=...] [RUN=runs/...] [RANKS=N] [ITERATIONS=K]: resumes RUN if it exists.
+# make demo [PRETRAINED=pretrained/round2]: scores the shipped runner on 3 seeds and renders its GIF.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
