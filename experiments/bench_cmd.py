@@ -99,7 +99,7 @@ def _run_integrators(args) -> int:
 
 
 def _run_min_excitation(args) -> int:
-    from .bench_excitation import bench_min_excitation
+    from .bench_excitation import NO_FLOOR_POLICY, bench_min_excitation
     from .policies import check_policy_spec
 
     _positive("--episodes", args.episodes)
@@ -108,8 +108,6 @@ def _run_min_excitation(args) -> int:
     bad = [f for f in args.floors if not 0 <= f < 1]
     if bad:
         raise SystemExit(f"l2run bench min-excitation: --floors must lie in [0, 1), got {bad}")
-    from .bench_excitation import NO_FLOOR_POLICY
-
     policy = str(NO_FLOOR_POLICY) if args.policy is None else args.policy
     check_policy_spec(policy)
     bench_min_excitation(args.floors, policy, args.episodes, args.max_steps, args.hold, args.seed)

@@ -18,14 +18,13 @@ Floors run interleaved on the same seeds, so machine noise hits them alike.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from pathlib import Path
-
+from .bench_env import held_random_actions
 from .envs import EnvConfig, make_env
 
 TRAINING_INTEGRATOR = ("semi_explicit_euler2", 3e-2)  # the round-2 config's
@@ -34,8 +33,7 @@ NO_FLOOR_POLICY = Path(__file__).resolve().parents[1] / "pretrained" / "no_floor
 
 def relaxed_random_actions(rng: np.random.Generator, steps: int, hold: int) -> np.ndarray:
     """Excitations u**3 (median 0.125), each held ``hold`` steps."""
-    draws = rng.random((-(-steps // hold), 18)) ** 3
-    return np.repeat(draws, hold, axis=0)[:steps]
+    return held_random_actions(rng, steps, hold) ** 3
 
 
 def run_floor_episode(env, floor: float, seed: int, policy=None, actions=None) -> tuple[int, float, float]:
@@ -64,34 +62,34 @@ def bench_min_excitation(floors=(0.0, 0.02, 0.05, 0.1), policy_spec="random", ep
     ``policy_spec``: an exported policy or run directory, or "random"."""
     floors = [float(f) for f in floors]
     name, accuracy = integrator
+    policy = None
     if policy_spec != "random":
         from .evaluation import policy_env_config
         from .policies import make_policy
 
+        # The policy's own env, without any floor of its own: the floors are applied here.
         config = policy_env_config(policy_spec, integrator=name, integrator_accuracy=accuracy,
                                    max_steps=max_steps, frame_skip=1, min_excitation=0.0)
+        env = make_env(config)
+        policy = make_policy(policy_spec, env.observation_space, env.action_space)
     else:
-        config = EnvConfig(features=False, integrator=name, integrator_accuracy=accuracy, max_steps=max_steps)
-    envs = {floor: make_env(dataclasses.replace(config)) for floor in floors}
-    policy = None
-    if policy_spec != "random":
-        first = envs[floors[0]]
-        policy = make_policy(policy_spec, first.observation_space, first.action_space)
+        env = make_env(EnvConfig(features=False, integrator=name, integrator_accuracy=accuracy,
+                                 max_steps=max_steps))
     rng = np.random.default_rng(seed)
     rows = {floor: {"steps": 0, "seconds": 0.0, "distance": []} for floor in floors}
     bar = tqdm(total=episodes * len(floors), desc="bench min-excitation", unit="episode")
     for episode in range(episodes):
         actions = None if policy is not None else relaxed_random_actions(rng, max_steps, hold)
         for floor in floors:
-            steps, seconds, distance = run_floor_episode(envs[floor], floor, seed + episode, policy, actions)
+            # Every reset rebuilds the system and starts a fresh integrator, so one env serves all floors.
+            steps, seconds, distance = run_floor_episode(env, floor, seed + episode, policy, actions)
             row = rows[floor]
             row["steps"] += steps
             row["seconds"] += seconds
             row["distance"].append(distance)
             bar.update()
     bar.close()
-    for env in envs.values():
-        env.close()
+    env.close()
     source = f"policy {_shown(policy_spec)}" if policy is not None else f"relaxed random excitations held {hold} steps"
     print(f"\n{episodes} episodes per floor ({source}), difficulty 2, {name} at {accuracy:g}, interleaved")
     print(f"  {'min excitation':>14s} {'steps':>7s} {'steps/s':>8s} {'x no floor':>10s} {'distance m':>10s}")

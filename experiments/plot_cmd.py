@@ -93,13 +93,14 @@ def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_
     for mark in marks:
         for data, name in zip(runs, names):
             x = data[X_COLUMN]
-            reached = np.flatnonzero(x <= mark)
+            before = np.flatnonzero(x <= mark)
+            reached = before.size > 0 and _reached(x, before[-1], mark)
+            rows = before[-window:]
             values = []
             for column, _, fmt in columns:
-                if reached.size == 0 or column not in data or not _reached(x, reached[-1], mark):
+                if not reached or column not in data:
                     values.append("-")
                     continue
-                rows = reached[-window:]
                 value = data[column][rows[-1]] / 3600 if column == "time/elapsed_s" else np.nanmean(data[column][rows])
                 values.append(fmt.format(value) if np.isfinite(value) else "-")
             lines.append(f"  {_short(mark):>8s}  {name:{width}s} " + " ".join(f"{v:>10s}" for v in values))
