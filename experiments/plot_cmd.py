@@ -1,6 +1,6 @@
 """``l2run plot``: training curves of one or more runs as a PNG grid.
 
-    l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M]
+    l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M] [--until 1.5M]
 
 One panel per metric of progress.csv, runs overlaid with the run directory's
 name in the legend. x is simulator steps: the agent's timesteps times the run's
@@ -11,14 +11,15 @@ out; reward terms (``reward/<term>``) get one panel each.
 ``--at`` also prints the runs side by side at equal simulator steps (the way a
 lever is judged against the plain run): training distance, return and episode
 length averaged over the last few iterations before each mark, and the wall
-time the run took to get there.
+time the run took to get there. ``--until`` draws only the first steps of every
+run, so that levers branched early stay readable beside a long main run.
 """
 from __future__ import annotations
 
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,13 +53,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("curves.png"), help="output PNG (default: curves.png)")
     parser.add_argument("--at", nargs="+", default=None, metavar="STEPS",
                         help="also print the runs side by side at these simulator steps (e.g. 250k 1M)")
+    parser.add_argument("--until", default=None, metavar="STEPS",
+                        help="plot only up to this many simulator steps (e.g. 1.5M)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     try:
         marks = [parse_steps(text) for text in args.at] if args.at else []
-        path = plot_runs(args.runs, args.out)
+        until = parse_steps(args.until, "--until") if args.until is not None else None
+        path = plot_runs(args.runs, args.out, until)
         if marks:
             print(compare_at(args.runs, marks))
     except PlotError as err:
@@ -68,8 +72,8 @@ def run(args) -> int:
     return 0
 
 
-def parse_steps(text: str) -> int:
-    """'250000', '250k' or '1.5M' -> simulator steps."""
+def parse_steps(text: str, option: str = "--at") -> int:
+    """'250000', '250k' or '1.5M' -> simulator steps (``option`` names the flag in errors)."""
     scale = {"k": 1_000, "m": 1_000_000}.get(str(text)[-1:].lower(), 1)
     number = str(text)[:-1] if scale > 1 else str(text)
     try:
@@ -77,7 +81,7 @@ def parse_steps(text: str) -> int:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise PlotError(f"--at {text!r} is not a positive number of steps (like 250000, 250k or 1.5M)")
+        raise PlotError(f"{option} {text!r} is not a positive number of steps (like 250000, 250k or 1.5M)")
     return int(value)
 
 
@@ -174,14 +178,25 @@ def panels_for(runs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[str, Tuple[T
     return panels
 
 
-def plot_runs(run_dirs: Sequence[Path], out: Path) -> Path:
-    """Write the grid of curves to ``out``; returns its path."""
+def up_to(data: Dict[str, np.ndarray], until: int) -> Dict[str, np.ndarray]:
+    """The iterations of a run at or before ``until`` simulator steps."""
+    keep = data[X_COLUMN] <= until
+    return {column: values[keep] for column, values in data.items()}
+
+
+def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None) -> Path:
+    """Write the grid of curves to ``out``; returns its path. With ``until``, only
+    each run's iterations up to that many simulator steps are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = [load_progress(d) for d in run_dirs]
+    if until is not None:
+        runs = [up_to(data, until) for data in runs]
+        if not any(len(data[X_COLUMN]) for data in runs):
+            raise PlotError(f"--until {_short(until)}: no run has an iteration at or before {until} simulator steps")
     names = _labels(run_dirs)
     panels = panels_for(runs)
     if not panels:

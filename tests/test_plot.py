@@ -100,3 +100,19 @@ def test_at_follows_a_run_whose_batch_grew_on_resume(tmp_path, capsys):
     assert lines[2].split()[:3] == ["900", "grown", "3.00"]  # the mean of the 3 iterations up to 900
     assert lines[3].split()[2] == "4.75"  # 1200: within one (400-step) iteration of its end at 1000
     assert lines[4].split()[2] == "-"  # 1500 is more than one iteration past the end
+
+
+def test_until_draws_only_the_first_steps_of_each_run(tmp_path, capsys):
+    from experiments.plot_cmd import X_COLUMN, up_to
+
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    cropped = up_to(load_progress(a), 300)
+    assert cropped[X_COLUMN].tolist() == [100, 200, 300]
+    assert cropped["rollout/distance"].tolist() == [0.5, 1.0, 1.5]
+    out = tmp_path / "early.png"
+    assert main(["plot", str(a), "--out", str(out), "--until", "0.3k"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--until", "50"]) == 2
+    assert "--until 50: no run has an iteration at or before 50 simulator steps" in capsys.readouterr().err
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--until", "0"]) == 2
+    assert "--until '0' is not a positive number of steps" in capsys.readouterr().err
