@@ -3,7 +3,8 @@
 #
 #   experiments/scripts/ship_pretrained.sh RUN_DIR [OUT_DIR=pretrained/round2] [EPISODES=10]
 #
-# Takes RUN_DIR's best_policy.npz (the best mean training distance so far), scores it
+# Takes RUN_DIR's best_policy.npz (the best mean training distance so far; set
+# POLICY=path to ship another, e.g. one picked on held-out seeds), scores it
 # like the 2017 grader (Runge-Kutta-Merson at 1e-3, round-2 course, seeds 0..EPISODES-1,
 # split over the cores), and writes into OUT_DIR: policy.npz, config.toml,
 # progress.csv, curves.png, gait.gif (seed 0) and evaluation.json.
@@ -13,9 +14,10 @@ run_dir="${1:?usage: ship_pretrained.sh RUN_DIR [OUT_DIR] [EPISODES]}"
 out="${2:-$here/pretrained/round2}"
 episodes="${3:-10}"
 bin="${VENV:-$here/.venv}/bin"
-[ -f "$run_dir/best_policy.npz" ] || { echo "no best_policy.npz in $run_dir: train first" >&2; exit 2; }
+policy="${POLICY:-$run_dir/best_policy.npz}"
+[ -f "$policy" ] || { echo "no policy file $policy: train first, or set POLICY to an exported .npz" >&2; exit 2; }
 mkdir -p "$out"
-cp "$run_dir/best_policy.npz" "$out/policy.npz"
+cp "$policy" "$out/policy.npz"
 cp "$run_dir/config.toml" "$run_dir/progress.csv" "$out/"
 "$bin/l2run" plot "$run_dir" --out "$out/curves.png"
 "$bin/l2run" evaluate --policy "$out/policy.npz" --episodes "$episodes" --difficulty 2 --max-obstacles 10 \

@@ -1,0 +1,47 @@
+"""`experiments/scripts/ship_pretrained.sh` packages a real run: best policy by default,
+or the policy named by POLICY (one picked on held-out seeds, say)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpi_cases import REPO, mpi_env
+from test_train_cli import l2run, tiny_quick_config
+
+SHIP = REPO / "experiments" / "scripts" / "ship_pretrained.sh"
+
+
+def ship(run_dir, out, episodes, **env):
+    environment = dict(mpi_env(), VENV=str(Path(sys.executable).parent.parent), **env)
+    return subprocess.run(["bash", str(SHIP), str(run_dir), str(out), str(episodes)], env=environment,
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_ship_packages_the_policy_named_by_POLICY(tmp_path):
+    import json
+
+    config_path = tiny_quick_config(tmp_path, max_steps=40, steps_per_rank=64, minibatch_size=32)
+    run_dir = tmp_path / "run"
+    trained = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 1, "--run-dir", run_dir,
+                    "--quiet", timeout=120)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+
+    missing = ship(run_dir, tmp_path / "nowhere", 2, POLICY=str(tmp_path / "absent.npz"))
+    assert missing.returncode == 2
+    assert f"no policy file {tmp_path / 'absent.npz'}" in missing.stderr
+    assert not (tmp_path / "nowhere").exists()
+
+    out = tmp_path / "shipped"
+    shipped = ship(run_dir, out, 2, POLICY=str(run_dir / "policy.npz"))
+    assert shipped.returncode == 0, shipped.stderr[-3000:]
+    for name in ("policy.npz", "config.toml", "progress.csv", "curves.png", "gait.gif", "evaluation.json"):
+        assert (out / name).is_file(), name
+    assert (out / "policy.npz").read_bytes() == (run_dir / "policy.npz").read_bytes()
+    report = json.loads((out / "evaluation.json").read_text())
+    assert [episode["seed"] for episode in report["episodes"]] == [0, 1]
+    assert report["env"]["integrator_accuracy"] == 1e-3 and report["env"]["difficulty"] == 2
+    assert os.path.getsize(out / "gait.gif") > 0
