@@ -1,5 +1,6 @@
 """`experiments/scripts/ship_pretrained.sh` packages a real run: best policy by default,
 or the policy named by POLICY (one picked on held-out seeds, say)."""
+import json
 import os
 import subprocess
 import sys
@@ -21,14 +22,14 @@ def ship(run_dir, out, episodes, **env):
 
 @pytest.mark.slow
 @pytest.mark.mpi
-def test_ship_packages_the_policy_named_by_POLICY(tmp_path):
-    import json
-
+def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     config_path = tiny_quick_config(tmp_path, max_steps=40, steps_per_rank=64, minibatch_size=32)
     run_dir = tmp_path / "run"
     trained = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 1, "--run-dir", run_dir,
                     "--quiet", timeout=120)
     assert trained.returncode == 0, trained.stderr[-3000:]
+    # the two candidates differ (best_policy.npz records its score), so the byte checks below tell them apart
+    assert (run_dir / "policy.npz").read_bytes() != (run_dir / "best_policy.npz").read_bytes()
 
     missing = ship(run_dir, tmp_path / "nowhere", 2, POLICY=str(tmp_path / "absent.npz"))
     assert missing.returncode == 2
@@ -45,3 +46,7 @@ def test_ship_packages_the_policy_named_by_POLICY(tmp_path):
     assert [episode["seed"] for episode in report["episodes"]] == [0, 1]
     assert report["env"]["integrator_accuracy"] == 1e-3 and report["env"]["difficulty"] == 2
     assert os.path.getsize(out / "gait.gif") > 0
+
+    default = ship(run_dir, tmp_path / "default", 1)
+    assert default.returncode == 0, default.stderr[-3000:]
+    assert (tmp_path / "default" / "policy.npz").read_bytes() == (run_dir / "best_policy.npz").read_bytes()
