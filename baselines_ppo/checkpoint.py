@@ -45,7 +45,7 @@ CHECKPOINTS = "checkpoints"
 LATEST = "latest"
 FORMAT = "baselines_ppo.checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
-_FILES = ("arrays.npz", "state.json", "config.json")
+CHECKPOINT_FILES = ("arrays.npz", "state.json", "config.json")
 
 
 class CheckpointError(RuntimeError):
@@ -68,6 +68,7 @@ class CheckpointData:
     spaces: Dict[str, Any]  # observation_size, action_size, action_low, action_high
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
     reward_rms: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # of the discounted return
+    value_warmup_left: int = 0  # iterations of value-only training still due (a run started from a policy)
     path: Optional[Path] = None
 
 
@@ -90,7 +91,7 @@ def list_checkpoints(run_dir) -> List[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir()
-             if p.is_dir() and _iteration_of(p) is not None and all((p / f).is_file() for f in _FILES)]
+             if p.is_dir() and _iteration_of(p) is not None and all((p / f).is_file() for f in CHECKPOINT_FILES)]
     return sorted(found, key=_iteration_of)
 
 
@@ -104,7 +105,7 @@ def latest_checkpoint(run_dir) -> Optional[Path]:
     pointer = root / LATEST
     if pointer.is_file():
         target = root / pointer.read_text().strip()
-        if target.is_dir() and all((target / f).is_file() for f in _FILES):
+        if target.is_dir() and all((target / f).is_file() for f in CHECKPOINT_FILES):
             return target
     complete = list_checkpoints(run_dir)
     return complete[-1] if complete else None
@@ -145,6 +146,7 @@ def save_checkpoint(run_dir, data: CheckpointData, keep: int) -> Path:
         "best_score": data.best_score,
         "rng_states": data.rng_states,
         "spaces": data.spaces,
+        "value_warmup_left": data.value_warmup_left,
     }
     _write_file(tmp / "state.json", json.dumps(state, indent=1).encode())
     _write_file(tmp / "config.json", json.dumps({"ppo": data.config, "metadata": data.metadata},
@@ -211,7 +213,8 @@ def load_checkpoint(path) -> CheckpointData:
             weights=section("weights"), optimizer=section("optimizer"), obs_rms=section("obs_rms"),
             reward_rms=section("reward_rms"),
             rng_states=list(state["rng_states"]), config=saved["ppo"], spaces=state["spaces"],
-            metadata=saved.get("metadata", {}), path=path)
+            metadata=saved.get("metadata", {}), value_warmup_left=int(state.get("value_warmup_left", 0)),
+            path=path)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is damaged (missing or bad {err})") from err
 

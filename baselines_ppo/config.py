@@ -98,6 +98,13 @@ class PPOConfig:
     normalize_advantages: bool = True
     """Standardise advantages with mean/std over the whole batch of all ranks."""
 
+    value_warmup_iterations: int = 3
+    """When a run starts from an exported policy (``init_from``: an actor without its
+    critic), this many first iterations train only the value network on batches the
+    unchanged policy collects, so that the actor's first updates follow real
+    advantages instead of a random critic's (see :mod:`baselines_ppo.init_from`).
+    Unused otherwise; 0 turns it off."""
+
     seed: int = 0
     """Base seed; rank r uses seed + 10000 * r for numpy, TensorFlow and its env."""
     checkpoint_every: int = 10
@@ -155,6 +162,8 @@ class PPOConfig:
         for name in ("normalize_observations", "normalize_advantages", "normalize_rewards", "mirror_augmentation"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be true or false")
+        if not _is_int(self.value_warmup_iterations) or self.value_warmup_iterations < 0:
+            fail("value_warmup_iterations", "must be a non-negative integer")
         if not _is_int(self.seed) or self.seed < 0:
             fail("seed", "must be a non-negative integer")
 

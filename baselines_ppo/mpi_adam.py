@@ -46,6 +46,12 @@ class MpiAdam:
         new = params.astype(np.float64) - step_size * self.m / (np.sqrt(self.v) + self.epsilon)
         return new.astype(np.float32), norm
 
+    def reset(self) -> None:
+        """Zero moments and step count, as a new optimiser (the next step is bias-corrected afresh)."""
+        self.m = np.zeros(self.size, dtype=np.float64)
+        self.v = np.zeros(self.size, dtype=np.float64)
+        self.t = 0
+
     def state_dict(self) -> Dict[str, np.ndarray]:
         return {"m": self.m.copy(), "v": self.v.copy(), "t": np.array(self.t, dtype=np.int64)}
 

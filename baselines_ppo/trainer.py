@@ -45,6 +45,8 @@ from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, check_com
                                       latest_checkpoint, load_checkpoint, save_checkpoint)
 from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_bytes, export_policy
+from baselines_ppo.init_from import (InitSource, check_fits, load_init_source, policy_obs_rms, policy_weights,
+                                     write_lineage)
 from baselines_ppo.logger import Logger, default_progress_mode
 from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.rollout import Collector, ObservationNormalizer, RewardNormalizer, RolloutStats
@@ -83,6 +85,8 @@ class Counters:
     timesteps: int = 0
     episodes: int = 0
     best_score: Optional[float] = None
+    value_warmup_left: int = 0
+    """Iterations of value-only training still due (a run started from an exported policy)."""
 
 
 @dataclasses.dataclass
@@ -143,6 +147,10 @@ class Learner:
         self.model = ActorCritic(observation_size, action_size, config.hidden_sizes, config.activation,
                                  config.init_log_std, rng)
         self.flat = FlatParameters(self.model.parameters)
+        critic = {id(v) for layer in self.model.critic for v in layer}
+        #: True at the flat positions of the value network's parameters
+        self.critic_mask = np.concatenate([np.full(int(np.prod(v.shape)), id(v) in critic)
+                                           for v in self.model.parameters])
         broadcast_parameters(self.flat, comm=comm)
         self.adam = MpiAdam(self.flat.size, epsilon=config.adam_eps, comm=comm)
         self.obs_rms = RunningMeanStd((observation_size,))
@@ -200,10 +208,12 @@ def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
     return batch, stats, acting
 
 
-def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator) -> Dict[str, float]:
+def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
+           critic_only: bool = False) -> Dict[str, float]:
     """PPO epochs over this rank's batch in minibatches of config.minibatch_size;
     each step averages gradients over ranks (collective). Returns rank-local means
-    of the diagnostics."""
+    of the diagnostics. critic_only: the actor's gradient is zeroed (value warm-up;
+    with Adam moments at zero the actor then stays exactly where it is)."""
     import tensorflow as tf
 
     config, model, comm = learner.config, learner.model, learner.comm
@@ -221,7 +231,10 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator) 
             grad, stats = model.loss_and_gradient(
                 batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
                 batch.advantages[idx], batch.returns[idx], *coefficients)
-            params, norm = learner.adam.step(params, grad.numpy(), lr, config.max_grad_norm)
+            grad = grad.numpy()
+            if critic_only:
+                grad = np.where(learner.critic_mask, grad, 0.0).astype(grad.dtype)
+            params, norm = learner.adam.step(params, grad, lr, config.max_grad_norm)
             learner.flat.set(params)
             grad_norms.append(norm)
             for key, value in stats.items():
@@ -336,7 +349,7 @@ def save(run_dir: Path, learner: Learner, collector: Collector, counters: Counte
         best_score=counters.best_score, weights=learner.model.get_weights(),
         optimizer=learner.adam.state_dict(), obs_rms=learner.obs_rms.state_dict(), rng_states=rng_states,
         config=learner.config.to_dict(), spaces=spaces_of(collector), metadata=metadata,
-        reward_rms=learner.reward_rms.state_dict())
+        reward_rms=learner.reward_rms.state_dict(), value_warmup_left=counters.value_warmup_left)
     path = save_checkpoint(run_dir, data, learner.config.keep_checkpoints)
     current = PolicySnapshot(learner.model.numpy_policy(), learner.obs_rms.state_dict(),
                              {"iteration": counters.iteration, "timesteps": counters.timesteps})
@@ -361,11 +374,32 @@ def restore(learner: Learner, data: CheckpointData, rng: np.random.Generator, ra
         learner.reward_rms.load_state_dict(data.reward_rms)
     if rank < len(data.rng_states):
         rng.bit_generator.state = data.rng_states[rank]
-    return Counters(data.iteration, data.timesteps, data.episodes, data.best_score)
+    return Counters(data.iteration, data.timesteps, data.episodes, data.best_score, data.value_warmup_left)
 
 
-def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector: Collector, comm):
-    """Rank 0 decides; every rank gets the same answer (data or the same error)."""
+def initialize(learner: Learner, source: InitSource, rng: np.random.Generator, rank: int, size: int) -> Counters:
+    """Load ``source`` (already checked to fit) into a new run: see
+    :mod:`baselines_ppo.init_from`. The counters go on from the parent's; the
+    best score starts afresh (best_policy.npz is this run's)."""
+    if source.checkpoint is not None:
+        data = source.checkpoint
+        counters = restore(learner, data, rng if len(data.rng_states) == size else np.random.default_rng(), rank)
+        if len(data.rng_states) != size:  # another world: the moments were averaged over other ranks
+            learner.adam.reset()
+        counters.best_score = None
+        return counters
+    policy = source.policy
+    learner.model.set_weights(policy_weights(policy, learner.model.get_weights()), f"policy {source.path}")
+    if learner.config.normalize_observations:
+        learner.obs_rms.load_state_dict(policy_obs_rms(policy, source.timesteps))
+    return Counters(iteration=source.iteration, timesteps=source.timesteps,
+                    value_warmup_left=learner.config.value_warmup_iterations)
+
+
+def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector: Collector, comm,
+                       init_from=None):
+    """Rank 0 decides; every rank gets the same answer (data or the same error):
+    (checkpoint to resume or None, changed settings, InitSource to start from or None)."""
     answer = None
     if mpi.is_root(comm):
         try:
@@ -376,14 +410,19 @@ def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector
             data = load_checkpoint(path) if path is not None else None
             changes = check_compatible(data, config, collector.observation_size, collector.action_size) \
                 if data is not None else []
+            source = None
+            if data is None and init_from is not None:
+                source = load_init_source(init_from)
+                check_fits(source, config, collector.observation_size, collector.action_size,
+                           collector.action_low, collector.action_high)
             clean_abandoned(run_dir, path)
-            answer = ("ok", data, changes)
+            answer = ("ok", data, changes, source)
         except CheckpointError as err:
-            answer = ("error", str(err), None)
+            answer = ("error", str(err), None, None)
     answer = mpi.broadcast(answer, comm=comm)
     if answer[0] == "error":
         raise CheckpointError(answer[1])
-    return answer[1], answer[2]
+    return answer[1], answer[2], answer[3]
 
 
 # --- the loop ----------------------------------------------------------------------
@@ -392,7 +431,7 @@ def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector
 def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] = None, resume: bool = False,
           quiet: bool = False, progress: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
           run_files: Optional[Dict[str, str]] = None, tensorboard: bool = True, comm=None,
-          symmetry: Optional[Symmetry] = None) -> TrainResult:
+          symmetry: Optional[Symmetry] = None, init_from=None) -> TrainResult:
     """Train PPO on ``env_fn(seed)`` (one env per rank); write everything to ``run_dir``.
 
     iterations: stop once this many iterations exist in total (resumed ones
@@ -409,6 +448,9 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
         known to start (after the checkpoint checks), e.g. the config as TOML.
     symmetry: the env's left-right mirror, required by config.mirror_augmentation
         (ValueError without it); ignored otherwise.
+    init_from: a checkpoint directory, run directory or exported policy to start
+        a new run from (:mod:`baselines_ppo.init_from`); ignored when run_dir holds
+        a checkpoint to resume.
     Returns a TrainResult (same on every rank). Raises RunDirBusy (on every rank,
     before building an env or touching run_dir's files) if another job holds
     run_dir's lock, CheckpointError (on every rank) if the checkpoint cannot be used.
@@ -428,7 +470,7 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
         env = env_fn(seed)
         try:
             return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
-                               metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry)
+                               metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry, init_from)
         finally:
             env.close()
     finally:
@@ -457,7 +499,7 @@ def _lock_run_dir(run_dir: Path, comm) -> Optional[RunLock]:
 
 
 def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progress, metadata, run_files,
-                tensorboard, rng, seed, comm, symmetry) -> TrainResult:
+                tensorboard, rng, seed, comm, symmetry, init_from=None) -> TrainResult:
     from gymnasium import spaces
 
     if not isinstance(env.action_space, spaces.Box):
@@ -465,8 +507,13 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
     rank, size = mpi.rank(comm), mpi.size(comm)
     collector = Collector(env)
     learner = Learner(config, collector.observation_size, collector.action_size, rng, comm, symmetry)
-    data, changes = _find_resume_point(run_dir, resume, config, collector, comm)
-    counters = restore(learner, data, rng, rank) if data is not None else Counters()
+    data, changes, source = _find_resume_point(run_dir, resume, config, collector, comm, init_from)
+    if data is not None:
+        counters = restore(learner, data, rng, rank)
+    elif source is not None:
+        counters = initialize(learner, source, rng, rank, size)
+    else:
+        counters = Counters()
 
     target = iterations if iterations is not None else config.total_iterations(size)
     steps_per_iteration = config.steps_per_rank * size
@@ -479,7 +526,9 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
             _write_run_config(run_dir, config, metadata, size)
             for name, text in run_files.items():
                 atomic_write_bytes(run_dir / name, text.encode())
-            _report_start(logger, run_dir, data, changes, resume, size)
+            if source is not None:
+                write_lineage(run_dir, source)
+            _report_start(logger, run_dir, data, changes, resume, size, source, counters.value_warmup_left)
         if counters.iteration >= target:
             logger.message(f"{counters.iteration} iterations already done (asked for {target}): nothing to do")
             return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, False)
@@ -491,7 +540,14 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
 
 
 def _report_start(logger: Logger, run_dir: Path, data: Optional[CheckpointData], changes: List[str],
-                  resume: bool, size: int) -> None:
+                  resume: bool, size: int, source: Optional[InitSource] = None, warmup: int = 0) -> None:
+    if source is not None:
+        logger.message(f"new run from {source.kind} {source.path} (iteration {source.iteration}, "
+                       f"{source.timesteps} steps)")
+        if warmup:
+            logger.message(f"the exported policy has no value network: the first {warmup} iteration(s) train "
+                           "the value network alone (ppo.value_warmup_iterations)")
+        return
     if data is None:
         if resume:
             logger.message(f"no checkpoint in {run_dir}: starting a new run")
@@ -519,7 +575,12 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
         batch, rollout, acting = collect(collector, learner, buffer, rng)
         learn_start = time.perf_counter()
         lr = config.learning_rate_at(counters.timesteps)
-        diagnostics = update(learner, batch, lr, rng)
+        warming_up = counters.value_warmup_left > 0
+        diagnostics = update(learner, batch, lr, rng, critic_only=warming_up)
+        if warming_up:
+            counters.value_warmup_left -= 1
+            if counters.value_warmup_left == 0:  # the actor's first steps: plain bias-corrected Adam
+                learner.adam.reset()
         learn_s = time.perf_counter() - learn_start + rollout.policy_seconds
 
         counters.iteration += 1

@@ -58,6 +58,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="one plain line per iteration instead of a progress bar (for batch logs)")
     parser.add_argument("--hostfile", type=Path, default=None, help="Open MPI hostfile for multi-machine runs")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="PATH",
+                        help="start a new run from a checkpoint directory, a run directory (its latest checkpoint) "
+                             "or an exported policy .npz (e.g. pretrained/round2); steps count on from the "
+                             "parent's. Ignored when --resume finds a checkpoint in the run dir")
     # Internal: how rank 0 shows progress when the launcher draws the bar itself.
     parser.add_argument("--progress", choices=("bar", "lines", "none"), default=None, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -88,13 +92,13 @@ def _run(args) -> int:
 
     if launched_by_mpirun():
         return train_in_this_process(args, config, config_path, run_dir)
-    preflight(config, run_dir, args.resume)
+    preflight(config, run_dir, args.resume, args.init_from)
     if args.ranks > 1:
         return launch_mpirun(args, config, config_path, run_dir)
     return train_in_this_process(args, config, config_path, run_dir)
 
 
-def preflight(config, run_dir: Path, resume: bool) -> None:
+def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = None) -> None:
     """Checks that need no env and no MPI, done once before mpirun starts N copies."""
     from baselines_ppo.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
     from baselines_ppo.run_lock import RunDirBusy, check_unlocked
@@ -107,6 +111,8 @@ def preflight(config, run_dir: Path, resume: bool) -> None:
         raise UsageError(str(err)) from None
     latest = latest_checkpoint(run_dir)
     if latest is None:
+        if init_from is not None:
+            check_init_source(config, init_from)
         return
     if not resume:
         raise UsageError(f"{run_dir} already holds a run (checkpoint {latest.name}): pass --resume to continue "
@@ -123,29 +129,56 @@ def preflight(config, run_dir: Path, resume: bool) -> None:
     check_same_env(config, run_dir)
 
 
-def check_same_env(config, run_dir: Path) -> None:
-    """Refuse to resume a run on another task: an env changed mid-run (course,
-    integrator, excitation floor, reward, frame skip...) would make its curves,
-    its best policy and its step count mean nothing. PPO settings may change."""
+def check_init_source(config, init_from: Path) -> None:
+    """Read the parent once before mpirun starts: a missing or damaged one is one
+    line; a parent trained on another env is said (training it on another course
+    is allowed: the networks' sizes are checked by the trainer)."""
+    from baselines_ppo.checkpoint import CheckpointError
+    from baselines_ppo.init_from import load_init_source
+
+    try:
+        source = load_init_source(init_from)
+    except CheckpointError as err:
+        raise UsageError(str(err)) from None
+    changed = env_changes(config, source.metadata)
+    if changed:
+        print(f"l2run train: note: {source.path} was trained on another env than the config describes "
+              f"({changed}); training it on the config's env", file=sys.stderr)
+
+
+def env_changes(config, saved_metadata) -> str:
+    """"env.key = old -> new, ..." for the env settings that differ between a
+    run's saved metadata and ``config`` ("" if none)."""
     import dataclasses
     import json
 
-    from baselines_ppo.trainer import RUN_CONFIG_FILE
     from experiments.config import config_to_dict
     from experiments.envs import EnvConfig
 
-    try:
-        saved = json.loads((run_dir / RUN_CONFIG_FILE).read_text()).get("metadata") or {}
-    except (OSError, ValueError):
-        return  # a run written by the trainer alone: nothing to compare with
+    saved = saved_metadata or {}
     wanted = json.loads(json.dumps(config_to_dict(config)))  # the same JSON types as the saved side
     defaults = json.loads(json.dumps(dataclasses.asdict(EnvConfig())))  # fields newer than the run
     saved_env = {"gym_id": saved.get("gym_id"), **defaults, **(saved.get("env") or {})}
     wanted_env = {"gym_id": wanted.get("gym_id"), **(wanted.get("env") or {})}
     changed = {key: (saved_env.get(key), wanted_env.get(key)) for key in sorted(set(saved_env) | set(wanted_env))
                if saved_env.get(key) != wanted_env.get(key)}
-    if changed:
-        listed = ", ".join(f"env.{key} = {old!r} -> {new!r}" for key, (old, new) in changed.items())
+    return ", ".join(f"env.{key} = {old!r} -> {new!r}" for key, (old, new) in changed.items())
+
+
+def check_same_env(config, run_dir: Path) -> None:
+    """Refuse to resume a run on another task: an env changed mid-run (course,
+    integrator, excitation floor, reward, frame skip...) would make its curves,
+    its best policy and its step count mean nothing. PPO settings may change."""
+    import json
+
+    from baselines_ppo.trainer import RUN_CONFIG_FILE
+
+    try:
+        saved = json.loads((run_dir / RUN_CONFIG_FILE).read_text()).get("metadata") or {}
+    except (OSError, ValueError):
+        return  # a run written by the trainer alone: nothing to compare with
+    listed = env_changes(config, saved)
+    if listed:
         raise UsageError(f"{run_dir} was trained on another env than the config describes ({listed}); resume "
                          f"with --config {run_dir / CONFIG_TOML}, or train the new env in another --run-dir")
 
@@ -197,7 +230,8 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
     try:
         result = train(make_env_fn(config), config.ppo, run_dir, iterations=args.iterations, resume=args.resume,
                        quiet=args.quiet, progress=args.progress, metadata=config_to_dict(config),
-                       run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config))
+                       run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config),
+                       init_from=args.init_from)
     except (CheckpointError, RunDirBusy) as err:  # raised identically on every rank
         if mpi.is_root():
             print(f"l2run train: error: {err}", file=sys.stderr)
@@ -226,6 +260,8 @@ def train_command(args, config_path: Path, run_dir: Path, progress: str) -> List
         cli_args += ["--iterations", args.iterations]
     if args.resume:
         cli_args.append("--resume")
+    if args.init_from is not None:
+        cli_args += ["--init-from", args.init_from.resolve()]
     if args.quiet:
         cli_args.append("--quiet")
     try:

@@ -1,0 +1,211 @@
+"""Start a new run from another run's weights (``train(..., init_from=PATH)``).
+
+Why: a run directory is not kept from one machine to the next, but a few-MB
+checkpoint or an exported policy travels with the repository. A new run can
+continue a line from either:
+
+* a **checkpoint** (a ``ckpt-*`` directory, or a run directory: its latest
+  complete checkpoint): both networks, the observation and reward statistics,
+  the counters (so the learning-rate schedule and the step count go on from the
+  parent's), and -- with the same number of ranks -- the Adam moments and every
+  rank's RNG state. With the same config and ranks this is the parent's own
+  continuation, bit for bit, written to a new directory.
+* an **exported policy** (``policy.npz``, or a run directory holding only
+  exported policies): the actor and its log-std only. The value network starts
+  from scratch, so PPO's first advantages would be noise and the first updates
+  would push the policy in random directions. Hence the first
+  ``ppo.value_warmup_iterations`` iterations train the value network alone (the
+  actor's gradient is masked to zero, so a fresh Adam leaves it bit-for-bit
+  untouched) on batches collected by the unchanged policy; then Adam restarts
+  from zero moments so that the actor's first steps are ordinary bias-corrected
+  Adam steps, not steps inflated by the critic's long history.
+
+The new run records where it came from in ``lineage.json`` and copies the
+parent's training curve (rows up to the branch point, its own parents' first)
+to ``parent_progress.csv``, so ``l2run plot`` can draw the whole line even
+after the parent directory is gone.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from baselines_ppo.checkpoint import (CHECKPOINT_FILES, CheckpointData, CheckpointError, latest_checkpoint,
+                                      load_checkpoint)
+from baselines_ppo.config import PPOConfig
+from baselines_ppo.export import ExportedPolicy, PolicyFileError, find_policy, load_policy
+
+LINEAGE_FILE = "lineage.json"
+PARENT_PROGRESS_FILE = "parent_progress.csv"
+PROGRESS_FILE = "progress.csv"
+
+
+@dataclasses.dataclass
+class InitSource:
+    """What a new run starts from: exactly one of ``checkpoint`` and ``policy``."""
+
+    path: Path
+    checkpoint: Optional[CheckpointData] = None
+    policy: Optional[ExportedPolicy] = None
+    parent_rows: str = ""  # CSV text: the parent's curve up to the branch point (header included)
+
+    @property
+    def kind(self) -> str:
+        return "checkpoint" if self.checkpoint is not None else "policy"
+
+    @property
+    def iteration(self) -> int:
+        if self.checkpoint is not None:
+            return self.checkpoint.iteration
+        return int((self.policy.metadata.get("training") or {}).get("iteration", 0))
+
+    @property
+    def timesteps(self) -> int:
+        if self.checkpoint is not None:
+            return self.checkpoint.timesteps
+        return int((self.policy.metadata.get("training") or {}).get("timesteps", 0))
+
+    @property
+    def metadata(self) -> Dict[str, Any]:
+        """The caller's metadata of the parent run (for L2Run: the experiment config)."""
+        return dict(self.checkpoint.metadata if self.checkpoint is not None else self.policy.metadata)
+
+    def lineage(self) -> Dict[str, Any]:
+        """What ``lineage.json`` says of the parent."""
+        return {"init_from": str(self.path), "kind": self.kind, "iteration": self.iteration,
+                "timesteps": self.timesteps}
+
+
+def load_init_source(path) -> InitSource:
+    """Read what ``path`` names: a checkpoint directory, a run directory (its latest
+    complete checkpoint, else its exported policy) or an exported policy file.
+
+    Raises CheckpointError with one line naming the path and what was expected.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"init_from {path}: no such file or directory (expected a checkpoint directory, "
+                              "a run directory or an exported policy .npz)")
+    try:
+        if path.is_dir() and any((path / name).exists() for name in CHECKPOINT_FILES):
+            data = load_checkpoint(path)
+            return InitSource(path, checkpoint=data, parent_rows=_parent_rows(path.parent.parent, data.iteration))
+        if path.is_dir():
+            latest = latest_checkpoint(path)
+            if latest is not None:
+                data = load_checkpoint(latest)
+                return InitSource(latest, checkpoint=data, parent_rows=_parent_rows(path, data.iteration))
+            policy_path = find_policy(path)
+        else:
+            policy_path = path
+        policy = load_policy(policy_path)
+    except (FileNotFoundError, PolicyFileError) as err:
+        raise CheckpointError(f"init_from {path}: {err}") from None
+    source = InitSource(policy_path, policy=policy)
+    source.parent_rows = _parent_rows(policy_path.parent, source.iteration)
+    return source
+
+
+def check_fits(source: InitSource, config: PPOConfig, observation_size: int, action_size: int,
+               action_low: np.ndarray, action_high: np.ndarray) -> None:
+    """CheckpointError naming both values if the source cannot be loaded into the
+    networks ``config`` builds for this env."""
+    if source.checkpoint is not None:
+        saved_config, spaces = source.checkpoint.config, source.checkpoint.spaces
+        saved = {"observation_size": spaces.get("observation_size"), "action_size": spaces.get("action_size"),
+                 "hidden_sizes": list(saved_config.get("hidden_sizes", [])),
+                 "activation": saved_config.get("activation")}
+    else:
+        policy = source.policy
+        saved = {"observation_size": policy.observation_size, "action_size": policy.action_size,
+                 "hidden_sizes": [int(k.shape[1]) for k, _ in policy.actor[:-1]], "activation": policy.activation}
+    wanted = {"observation_size": observation_size, "action_size": action_size,
+              "hidden_sizes": list(config.hidden_sizes), "activation": config.activation}
+    for key, value in wanted.items():
+        if saved[key] != value:
+            raise CheckpointError(f"init_from {source.path} has {key} = {saved[key]}, but this run's config and "
+                                  f"env give {key} = {value}; use a config with the parent's network and env "
+                                  "settings (its config.toml)")
+    if source.policy is not None:
+        policy = source.policy
+        if not (np.allclose(policy.action_low, action_low) and np.allclose(policy.action_high, action_high)):
+            raise CheckpointError(f"init_from {source.path} acts in [{policy.action_low.min()}, "
+                                  f"{policy.action_high.max()}], this env in [{np.min(action_low)}, "
+                                  f"{np.max(action_high)}]")
+        normalised = math.isfinite(policy.obs_clip)
+        if normalised != config.normalize_observations:
+            raise CheckpointError(f"init_from {source.path} was trained with normalize_observations = "
+                                  f"{str(normalised).lower()}, this config has "
+                                  f"{str(config.normalize_observations).lower()}")
+
+
+def policy_weights(policy: ExportedPolicy, current: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The learner's weights (``ActorCritic.get_weights()`` names) with the actor
+    and log-std taken from ``policy``; the critic stays as ``current`` holds it."""
+    weights = dict(current)
+    for i, (kernel, bias) in enumerate(policy.actor):
+        weights[f"actor/kernel_{i}"] = kernel
+        weights[f"actor/bias_{i}"] = bias
+    weights["log_std"] = policy.log_std
+    return weights
+
+
+def policy_obs_rms(policy: ExportedPolicy, count: float) -> Dict[str, np.ndarray]:
+    """Observation statistics (``RunningMeanStd.state_dict()``) that normalise as
+    the exported policy did (its std is sqrt(var + 1e-8))."""
+    return {"mean": policy.obs_mean.copy(), "var": np.maximum(np.square(policy.obs_std) - 1e-8, 0.0),
+            "count": np.array(float(max(count, 1.0)))}
+
+
+def write_lineage(run_dir: Path, source: InitSource) -> None:
+    """Rank 0, once, when a new run starts from ``source``."""
+    from baselines_ppo.export import atomic_write_bytes
+
+    atomic_write_bytes(run_dir / LINEAGE_FILE, json.dumps(source.lineage(), indent=1).encode())
+    if source.parent_rows:
+        atomic_write_bytes(run_dir / PARENT_PROGRESS_FILE, source.parent_rows.encode())
+
+
+def read_lineage(run_dir) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads((Path(run_dir) / LINEAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _parent_rows(run_dir: Path, iteration: int) -> str:
+    """The parent's curve up to ``iteration``: its own parents' rows, then its
+    progress.csv rows; CSV text with the union of their columns ("" if none)."""
+    rows: List[Dict[str, str]] = []
+    header: List[str] = []
+    for name in (PARENT_PROGRESS_FILE, PROGRESS_FILE):
+        try:
+            with open(run_dir / name, newline="") as f:
+                reader = csv.DictReader(f)
+                for column in reader.fieldnames or []:
+                    if column not in header:
+                        header.append(column)
+                rows += [row for row in reader if _iteration_of(row) <= iteration]
+        except OSError:
+            continue
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, restval="", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _iteration_of(row: Dict[str, str]) -> float:
+    try:
+        return float(row.get("time/iteration") or "nan")
+    except ValueError:
+        return math.nan
