@@ -11,7 +11,7 @@ RANKS  ?= $(shell nproc)
 ITERATIONS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test bench train demo clean
+.PHONY: install test test-cluster bench train demo clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,14 @@ demo: $(STAMP)
 	mkdir -p runs/demo
 	$(BIN)/l2run evaluate --policy $(PRETRAINED)/policy.npz --episodes 3 --difficulty 2 --max-obstacles 10 --accuracy 1e-3 --seed 0 --ranks $(RANKS) --out runs/demo/evaluation.json
 	$(BIN)/l2run render --policy $(PRETRAINED)/policy.npz --out runs/demo/gait.gif --seed 0 --every 4
+
+# Slurm (preempt, requeue, resume) and a two-host Open MPI run over network namespaces,
+# for real: root, installs slurm-wlm, munge, libpmix-dev with apt-get. About 10 minutes;
+# not part of `make test`. See docs/cluster.md. Tears down what it started, pass or fail.
+test-cluster: $(STAMP)
+	@test "$$(id -u)" = 0 || { echo "make test-cluster: run as root (it starts Slurm daemons and creates network namespaces)"; exit 2; }
+	L2RUN_TEST_CLUSTER=1 $(BIN)/python -m pytest tests/cluster -v -s -p no:cacheprovider $(PYTEST_ARGS); \
+	status=$$?; experiments/scripts/cluster/slurm_down.sh; experiments/scripts/cluster/netns_down.sh; exit $$status
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,10 +11,25 @@ Why this layout: a save writes a hidden temp directory, fsyncs every file and
 the directory, renames it into place (atomic on POSIX), and only then replaces
 ``latest`` (temp file + fsync + os.replace). A kill at any moment leaves
 either the previous ``latest`` or the new one pointing at a complete
-directory; leftovers (temp dirs, a directory that never became ``latest``)
-are ignored and cleaned when the run resumes -- by the one job that holds the
-run directory's lock (:mod:`baselines_ppo.run_lock`), so a second job cannot
-delete a live job's save in progress.
+directory. Temp dirs of saves that never finished are deleted when the run
+resumes (never a complete save: a kill mid-write is all they record) -- by the
+one job that holds the run directory's lock (:mod:`baselines_ppo.run_lock`),
+so a second job cannot delete a live job's save in progress.
+
+What a start may do with a run directory (:func:`find_resume_point`,
+:func:`check_can_start`), one rule on every launch path:
+
+* resume from the newest complete, readable checkpoint that ``latest``
+  committed. Every checkpoint directory newer than it (a file missing, a
+  truncated or corrupt file, a save cut before ``latest`` moved) is skipped
+  loudly and MOVED, never deleted, into ``run_dir/superseded-<time>/``, with a
+  copy of progress.csv and tb/ as they were (the resumed run rewrites them).
+* a directory holding files of an earlier run (:data:`RUN_FILES`) but no usable
+  checkpoint is refused, with or without resume: a new run would overwrite its
+  progress.csv and policies and delete its TensorBoard curves.
+  ``overwrite=True`` (``--overwrite``) first moves all of them into
+  ``run_dir/superseded-<time>/``. A directory with nothing but the lock file
+  (or nothing) is fresh.
 
 The env is never saved: the trainer makes every checkpoint, scheduled or
 requested by a stop, an episode boundary and rebuilds envs from their
@@ -32,9 +47,10 @@ import json
 import os
 import re
 import shutil
+import time
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,6 +62,13 @@ LATEST = "latest"
 FORMAT = "baselines_ppo.checkpoint/1"
 _NAME = re.compile(r"^ckpt-(\d{8,})$")
 CHECKPOINT_FILES = ("arrays.npz", "state.json", "config.json")
+#: What a training run writes into its directory: a new run would overwrite or
+#: delete each of them, so their presence without a usable checkpoint means "an
+#: earlier run is here". (config.toml is not in the list: a user may put the
+#: config to train with there; it is set aside by overwrite all the same.)
+RUN_FILES = (CHECKPOINTS, "progress.csv", "policy.npz", "best_policy.npz", "config.json", "tb", "snapshots",
+             "lineage.json", "parent_progress.csv")
+SUPERSEDED_PREFIX = "superseded-"
 
 
 class CheckpointError(RuntimeError):
@@ -169,15 +192,19 @@ def _prune(run_dir, keep: int, protect: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def clean_abandoned(run_dir, resumed: Optional[Path]) -> None:
-    """Remove what a killed run left behind: temp directories of saves that never
-    finished, and checkpoints newer than the one resumed from (a timeline that is
-    about to be rewritten). Call on rank 0 before training, holding the run
-    directory's lock: on the directory of a live job this deletes its save in progress."""
+def clean_abandoned(run_dir, resumed: Optional[Path]) -> Optional[Path]:
+    """Tidy what a killed run left behind: delete the temp directories of saves
+    that never finished (never a complete save: nothing in them can be resumed),
+    and MOVE checkpoint directories newer than the one resumed from into
+    ``run_dir/superseded-<time>/`` (a timeline about to be rewritten; kept, since
+    it may be the only copy of work a damaged file hid). Call on rank 0 before
+    training, holding the run directory's lock: on the directory of a live job
+    this would take its save in progress. Returns the superseded dir, if used."""
     root = checkpoints_dir(run_dir)
     if not root.is_dir():
-        return
+        return None
     start = _iteration_of(resumed) if resumed is not None else -1
+    newer = []
     for path in root.iterdir():
         if path.name.startswith(".tmp-") or path.name.startswith(f".{LATEST}.tmp-"):
             if path.is_dir():
@@ -185,7 +212,139 @@ def clean_abandoned(run_dir, resumed: Optional[Path]) -> None:
             else:
                 path.unlink(missing_ok=True)
         elif path.is_dir() and (_iteration_of(path) or -1) > start:
-            shutil.rmtree(path, ignore_errors=True)
+            newer.append(path)
+    return supersede(run_dir, move=newer) if newer else None
+
+
+@dataclasses.dataclass
+class ResumePoint:
+    """Where a run continues (:func:`find_resume_point`)."""
+
+    data: Optional[CheckpointData]
+    """The newest complete, readable checkpoint; None if there is none."""
+    skipped: List[Tuple[Path, str]] = dataclasses.field(default_factory=list)
+    """Newer checkpoint directories that cannot be resumed, newest first, each with why."""
+
+    @property
+    def path(self) -> Optional[Path]:
+        return self.data.path if self.data is not None else None
+
+
+def find_resume_point(run_dir) -> ResumePoint:
+    """The one rule for where a run resumes: the newest checkpoint directory that
+    is complete (every file of :data:`CHECKPOINT_FILES`), readable
+    (:func:`load_checkpoint` succeeds) and committed (not newer than the one
+    ``latest`` names, when ``latest`` names an existing directory). Reads only:
+    the caller moves the skipped ones aside (:func:`set_aside_skipped`)."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return ResumePoint(None)
+    committed = None
+    try:
+        named = root / (root / LATEST).read_text().strip()
+        if _iteration_of(named) is not None and named.is_dir():
+            committed = _iteration_of(named)
+    except (OSError, ValueError):
+        pass
+    found = sorted((p for p in root.iterdir() if p.is_dir() and _iteration_of(p) is not None),
+                   key=_iteration_of, reverse=True)
+    skipped: List[Tuple[Path, str]] = []
+    for path in found:
+        if committed is not None and _iteration_of(path) > committed:
+            skipped.append((path, f"newer than the committed {checkpoint_name(committed)}: its save was cut "
+                                  "before `latest` moved"))
+            continue
+        missing = [name for name in CHECKPOINT_FILES if not (path / name).is_file()]
+        if missing:
+            skipped.append((path, f"incomplete: {', '.join(missing)} missing"))
+            continue
+        try:
+            return ResumePoint(load_checkpoint(path), skipped)
+        except CheckpointError as err:
+            skipped.append((path, str(err).replace(f"checkpoint {path} is ", "")))
+    return ResumePoint(None, skipped)
+
+
+def earlier_run_files(run_dir) -> List[str]:
+    """The names of :data:`RUN_FILES` present in run_dir ("tb/" for a
+    directory; an empty directory does not count)."""
+    run_dir = Path(run_dir)
+    present = []
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_file():
+            present.append(name)
+        elif path.is_dir() and any(p.is_file() for p in path.rglob("*")):
+            present.append(name + "/")
+    return present
+
+
+def check_can_start(run_dir, point: ResumePoint, overwrite: bool = False) -> None:
+    """CheckpointError (one line: what is there, what to do) if a run cannot
+    start in run_dir: it holds files of an earlier run and no checkpoint to
+    resume. Nothing is refused with overwrite (the caller moves them aside)."""
+    if point.data is not None or overwrite:
+        return
+    earlier = earlier_run_files(run_dir)
+    if not earlier:
+        return
+    unusable = "; ".join(f"{path.name}: {why}" for path, why in point.skipped)
+    unusable = f" (unusable: {unusable})" if unusable else ""
+    raise CheckpointError(
+        f"{run_dir} holds files of an earlier run ({', '.join(earlier)}) but no complete checkpoint to resume"
+        f"{unusable}: choose another run directory (--run-dir), or pass overwrite=True (--overwrite) to move "
+        f"them into {Path(run_dir) / SUPERSEDED_PREFIX}<time>/ and start a new run")
+
+
+def supersede(run_dir, move: Sequence[Path] = (), copy: Sequence[Path] = ()) -> Path:
+    """Set files aside without deleting anything: ``move`` (run_dir's files or
+    directories, or its checkpoints) and a copy of ``copy`` go to a new
+    ``run_dir/superseded-<time>/``, under their path relative to run_dir.
+    Returns that directory."""
+    run_dir = Path(run_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = run_dir / f"{SUPERSEDED_PREFIX}{stamp}"
+    suffix = 1
+    while target.exists():
+        target = run_dir / f"{SUPERSEDED_PREFIX}{stamp}-{suffix}"
+        suffix += 1
+    target.mkdir(parents=True)
+    for path in copy:
+        path = Path(path)
+        if path.exists():
+            destination = target / path.relative_to(run_dir)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_dir():
+                shutil.copytree(path, destination)
+            else:
+                shutil.copy2(path, destination)
+    for path in move:
+        path = Path(path)
+        destination = target / path.relative_to(run_dir)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, destination)
+    fsync_dir(target)
+    fsync_dir(run_dir)
+    return target
+
+
+def set_aside_earlier_run(run_dir) -> Optional[Path]:
+    """``overwrite``: move every file of an earlier run (:data:`RUN_FILES` and
+    config.toml) into ``run_dir/superseded-<time>/``; None if there was none."""
+    run_dir = Path(run_dir)
+    present = [run_dir / name for name in (*RUN_FILES, "config.toml") if (run_dir / name).exists()]
+    return supersede(run_dir, move=present) if present else None
+
+
+def set_aside_skipped(run_dir, point: ResumePoint) -> Optional[Path]:
+    """Move the checkpoints :func:`find_resume_point` skipped into
+    ``run_dir/superseded-<time>/`` with a copy of progress.csv and tb/ as they
+    are now (the resumed run cuts both back to its checkpoint); None if none."""
+    if not point.skipped:
+        return None
+    run_dir = Path(run_dir)
+    return supersede(run_dir, move=[path for path, _ in point.skipped],
+                     copy=[run_dir / "progress.csv", run_dir / "tb"])
 
 
 def load_checkpoint(path) -> CheckpointData:

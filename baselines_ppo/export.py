@@ -21,9 +21,12 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from baselines_ppo.numpy_policy import Layers, activate, mlp_forward
+from baselines_ppo.numpy_policy import Layers, activate, portable_mlp_forward
 
 FORMAT = "baselines_ppo.policy/1"
+ACT_MODES = ("expected", "mean")
+#: metadata key of the deterministic mode ``act`` uses by default (set when a runner is selected)
+ACT_MODE_KEY = "act_mode"
 POLICY_FILE = "policy.npz"
 BEST_POLICY_FILE = "best_policy.npz"
 
@@ -42,11 +45,12 @@ def expected_clipped_gaussian(mean: np.ndarray, std: np.ndarray, low: np.ndarray
     low = np.broadcast_to(np.asarray(low, np.float64), mean.shape)
     high = np.broadcast_to(np.asarray(high, np.float64), mean.shape)
     erf = np.vectorize(math.erf, otypes=[np.float64])
+    exp = np.vectorize(math.exp, otypes=[np.float64])  # libm's, as erf: the same bits on every CPU
 
     def excess(c):  # g(c), only where c is finite (0 elsewhere, unused)
         d = np.where(np.isfinite(c), mean - c, 0.0)
         z = d / std
-        return d * 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + std * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        return d * 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + std * exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
     at_least_low = np.where(np.isfinite(low), low + excess(low), mean)
     above_high = np.where(np.isfinite(high), excess(high), 0.0)
@@ -79,6 +83,9 @@ class ExportedPolicy:
         self.action_high = np.asarray(action_high, np.float64)
         self.metadata = dict(metadata or {})
         self.path = path
+        self.default_mode = str(self.metadata.get(ACT_MODE_KEY, "expected"))
+        if self.default_mode not in ACT_MODES:
+            raise PolicyFileError(f"{path} records act_mode {self.default_mode!r}, expected one of {ACT_MODES}")
 
     @property
     def observation_size(self) -> int:
@@ -91,10 +98,12 @@ class ExportedPolicy:
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         return np.clip((obs - self.obs_mean) / self.obs_std, -self.obs_clip, self.obs_clip)
 
-    def act(self, obs, mode: str = "expected") -> np.ndarray:
+    def act(self, obs, mode: Optional[str] = None) -> np.ndarray:
         """The deterministic action for ``obs``.
 
-        mode "expected" (default): E[clip(a, low, high)] for a ~ N(mean, std),
+        mode None: the mode the file records (``act_mode`` in its metadata, written
+        by ``l2run select --ship`` for the mode that scored best), else "expected".
+        mode "expected": E[clip(a, low, high)] for a ~ N(mean, std),
         the action the trained, clipped Gaussian policy applies on average.
         The env clips every sample it is given, so with a wide std the clipped
         mean is not what the policy did in training: with mean -0.5 and std 1
@@ -109,11 +118,13 @@ class ExportedPolicy:
         if batch.ndim != 2 or batch.shape[1] != self.observation_size:
             raise ValueError(f"policy {self.path or ''} expects observations of size {self.observation_size}, "
                              f"got an array of shape {obs.shape}")
-        mean = mlp_forward(self.actor, self.activation, self.normalize(batch))
+        mean = portable_mlp_forward(self.actor, self.activation, self.normalize(batch))
+        mode = self.default_mode if mode is None else mode
         if mode == "mean":
             action = np.clip(mean, self.action_low, self.action_high)
         elif mode == "expected":
-            action = expected_clipped_gaussian(mean, np.exp(self.log_std), self.action_low, self.action_high)
+            std = np.array([math.exp(v) for v in self.log_std])
+            action = expected_clipped_gaussian(mean, std, self.action_low, self.action_high)
         else:
             raise ValueError(f"act mode must be 'expected' or 'mean', got {mode!r}")
         return action[0] if single else action
@@ -153,6 +164,16 @@ def export_policy(path: PathLike, actor: Layers, log_std: np.ndarray, activation
     np.savez(data, **arrays)
     atomic_write_bytes(path, data.getvalue())
     return path
+
+
+def with_act_mode(policy: ExportedPolicy, path: PathLike, mode: str, extra: Optional[Dict[str, Any]] = None) -> Path:
+    """Write ``policy`` to ``path`` recording ``mode`` as its default act mode
+    (and ``extra`` in its metadata, e.g. how it was selected)."""
+    if mode not in ACT_MODES:
+        raise ValueError(f"act mode must be one of {ACT_MODES}, got {mode!r}")
+    metadata = {**policy.metadata, **(extra or {}), ACT_MODE_KEY: mode}
+    return export_policy(path, policy.actor, policy.log_std, policy.activation, policy.obs_mean, policy.obs_std,
+                         policy.obs_clip, policy.action_low, policy.action_high, metadata)
 
 
 def load_policy(path: PathLike) -> ExportedPolicy:

@@ -94,7 +94,7 @@ def load_init_source(path) -> InitSource:
         raise CheckpointError(f"init_from {path}: no such file or directory (expected a checkpoint directory, "
                               "a run directory or an exported policy .npz)")
     try:
-        if path.is_dir() and any((path / name).exists() for name in CHECKPOINT_FILES):
+        if path.is_dir() and any((path / name).exists() for name in CHECKPOINT_FILES if name != "config.json"):
             data = load_checkpoint(path)
             return InitSource(path, checkpoint=data, parent_rows=_parent_rows(path.parent.parent, data.iteration))
         if path.is_dir():

@@ -7,7 +7,10 @@ the values of all ranks) and writes:
 
 * ``run_dir/progress.csv`` -- one row per iteration; NaN where an iteration had
   nothing to report (no finished episode); rewritten with a wider header when a
-  new key appears; on resume, rows after the resumed iteration are dropped.
+  new key appears; on resume, rows after the resumed iteration are dropped
+  (rows an uninterrupted run replays; when the resume skipped damaged
+  checkpoints, the trainer first copies progress.csv and tb/ into
+  ``superseded-<time>/``, see :mod:`baselines_ppo.checkpoint`).
 * ``run_dir/tb/session-<iteration>/`` -- TensorBoard scalars (tf.summary),
   x = timesteps, one directory per training session named after the iteration
   it started from (``tensorboard --logdir run_dir/tb`` shows the sessions as
@@ -65,11 +68,13 @@ class Logger:
 
     def __init__(self, run_dir, total_timesteps: int, resume_iteration: Optional[int] = None,
                  progress: str = "bar", tensorboard: bool = True, comm=None,
-                 resume_timesteps: Optional[int] = None):
+                 resume_timesteps: Optional[int] = None, start_timesteps: Optional[int] = None):
         """``resume_iteration``: keep progress.csv rows up to it (None: start a new
         file and a new tb/); ``resume_timesteps``: the checkpoint's timesteps, where
         TensorBoard events are cut (default: those of the last row kept).
-        ``total_timesteps``: the progress bar's total."""
+        ``total_timesteps``: the progress bar's total; ``start_timesteps``: the
+        counters this session starts from, for its rate and ETA (default: those of
+        the last row kept; a run started from a parent's counters has no row yet)."""
         if progress not in PROGRESS_MODES:
             raise ValueError(f"progress must be one of {PROGRESS_MODES}, got {progress!r}")
         self.comm = comm
@@ -93,6 +98,8 @@ class Logger:
         if resume_timesteps is None:
             resume_timesteps = int(self._session_start_steps)
         session = prepare_tensorboard_dir(self.run_dir / TENSORBOARD_DIR, resume_iteration, resume_timesteps)
+        if start_timesteps is not None:
+            self._session_start_steps = float(start_timesteps)
         if tensorboard:
             import tensorflow as tf
 

@@ -2,8 +2,9 @@
 
 Rollouts call the policy once per env step on a single observation; a numpy
 forward pass of a 64x64 MLP costs microseconds where a TensorFlow call costs a
-few hundred, and the exported policy (:mod:`baselines_ppo.export`) runs this
-same code, so what is evaluated is exactly what collected the data.
+few hundred. The exported policy (:mod:`baselines_ppo.export`) runs the same
+network through :func:`portable_mlp_forward`, whose sums do not depend on the
+CPU, so a score belongs to the policy and the seed, not to the machine.
 Weights are a list of (kernel of shape (in, out), bias of shape (out,)) pairs.
 """
 from __future__ import annotations
@@ -37,6 +38,42 @@ def mlp_forward(layers: Sequence[Tuple[np.ndarray, np.ndarray]], activation: str
         if i < len(layers) - 1:
             h = activate(activation, h)
     return h
+
+
+def portable_mlp_forward(layers: Sequence[Tuple[np.ndarray, np.ndarray]], activation: str,
+                         x: np.ndarray) -> np.ndarray:
+    """:func:`mlp_forward` with the same bits on every CPU, for scoring.
+
+    Why: ``h @ kernel`` goes to OpenBLAS, which picks its kernel (and so the
+    order of the sums) by CPU, and numpy's tanh/exp have CPU-dispatched SIMD
+    versions. A runner's episode is chaotic: measured on the shipped runner,
+    seed 0 at the grader's settings fell after 258, 233 or 267 steps depending
+    only on the OpenBLAS kernel (Haswell, SkylakeX, Sandybridge). Here each
+    output is bias + x_0 k_0 + x_1 k_1 + ... summed in input order with one IEEE
+    rounding per operation, and tanh is libm's, so a score belongs to the
+    policy and the seed, not to the machine. ~10x slower than BLAS, still well
+    under the simulator's time per step.
+    """
+    h = np.array(x, dtype=np.float64, ndmin=2)
+    for i, (kernel, bias) in enumerate(layers):
+        kernel = np.asarray(kernel, dtype=np.float64)
+        out = np.repeat(np.asarray(bias, dtype=np.float64)[None, :], h.shape[0], axis=0)
+        for j in range(kernel.shape[0]):
+            out = out + h[:, j:j + 1] * kernel[j]
+        if i < len(layers) - 1:
+            out = _portable_activate(activation, out)
+        h = out
+    return h
+
+
+def _portable_activate(name: str, x: np.ndarray) -> np.ndarray:
+    if name == "tanh":
+        return np.vectorize(math.tanh, otypes=[np.float64])(x)
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    if name == "elu":
+        return np.where(x > 0, x, np.vectorize(math.expm1, otypes=[np.float64])(np.minimum(x, 0.0)))
+    raise ValueError(f"unknown activation {name!r}; expected tanh, relu or elu")
 
 
 def gaussian_log_prob(actions: np.ndarray, mean: np.ndarray, log_std: np.ndarray) -> np.ndarray:

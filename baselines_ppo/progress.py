@@ -17,7 +17,7 @@ COLUMN_ORDER = (
     "rollout/ep_return", "rollout/ep_length", "rollout/distance", "rollout/distance_max",
     "rollout/episodes", "rollout/terminated_fraction", "rollout/sim_errors",
     "losses/policy", "losses/value",
-    "train/approx_kl", "train/entropy", "train/clipfrac", "train/explained_var", "train/lr",
+    "train/approx_kl", "train/entropy", "train/clipfrac", "train/explained_var", "train/lr", "train/batch_steps",
     "train/epochs", "train/action_std", "train/grad_norm",
     "perf/steps_per_s", "perf/env_s", "perf/learn_s", "perf/learn_fraction",
 )

@@ -1,8 +1,8 @@
 """One training job per run directory: an exclusive lock on ``run_dir/.lock``.
 
-Why: resuming cleans the run directory (``checkpoint.clean_abandoned`` deletes
-``.tmp-*`` save directories and checkpoints newer than ``latest``, the logger
-trims progress.csv and TensorBoard events). Run against the directory of a LIVE
+Why: resuming tidies the run directory (``checkpoint.clean_abandoned`` deletes
+``.tmp-*`` save directories and moves checkpoints newer than the resume point
+aside, the logger trims progress.csv and TensorBoard events). Run against the directory of a LIVE
 job, that would delete the job's saves in progress, and both jobs would then
 write the same files. The trainer's rank 0 therefore holds this lock for the
 whole training, taken before any cleaning or checkpoint lookup.
@@ -33,6 +33,10 @@ LOCK_FILE = ".lock"
 
 class RunDirBusy(RuntimeError):
     """Another process (a live training job) holds the run directory's lock."""
+
+
+class RunDirUnwritable(OSError):
+    """The run directory (or its lock file) cannot be created or written."""
 
 
 def lock_path(run_dir) -> Path:

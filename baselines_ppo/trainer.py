@@ -4,9 +4,16 @@ Run the same ``train`` on every rank (``mpirun -np N``) or in a plain process.
 Each rank steps its own env; the ranks share one set of weights, kept
 identical by averaging gradients (:mod:`baselines_ppo.mpi_adam`).
 
-Stopping: SIGINT, SIGTERM or SIGUSR1 (which mpirun forwards to every rank)
-finish the current iteration, save a checkpoint and return; a second SIGINT or
-SIGTERM abandons at once (the previous checkpoint stays intact).
+Stopping: SIGINT, SIGTERM, SIGHUP or SIGUSR1 (which mpirun forwards to every
+rank) finish the current iteration, save a checkpoint and return; a second
+SIGINT, SIGTERM or SIGHUP abandons at once (the previous checkpoint stays
+intact). A stop that arrives during start-up (imports, env, networks, the
+checkpoint lookup) returns before anything is written: "stopped before the
+first iteration; nothing to save" (:mod:`baselines_ppo.stop`).
+
+What a start may do with run_dir's files (resume from the newest complete,
+readable checkpoint; never overwrite an earlier run it cannot resume; move
+aside, never delete): :mod:`baselines_ppo.checkpoint`.
 
 One job per run directory: rank 0 holds ``run_dir/.lock``
 (:mod:`baselines_ppo.run_lock`) from before the checkpoint lookup until
@@ -31,8 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import threading
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -41,8 +47,9 @@ import numpy as np
 
 from baselines_ppo import mpi
 from baselines_ppo.buffer import Batch, RolloutBuffer
-from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, check_compatible, clean_abandoned,
-                                      latest_checkpoint, load_checkpoint, save_checkpoint)
+from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, check_can_start, check_compatible,
+                                      clean_abandoned, find_resume_point, save_checkpoint, set_aside_earlier_run,
+                                      set_aside_skipped)
 from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_bytes, export_policy
 from baselines_ppo.init_from import (InitSource, check_fits, load_init_source, policy_obs_rms, policy_weights,
@@ -50,8 +57,10 @@ from baselines_ppo.init_from import (InitSource, check_fits, load_init_source, p
 from baselines_ppo.logger import Logger, default_progress_mode
 from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.rollout import Collector, ObservationNormalizer, RewardNormalizer, RolloutStats
-from baselines_ppo.run_lock import RunDirBusy, RunLock
+from baselines_ppo.run_lock import RunDirBusy, RunDirUnwritable, RunLock
 from baselines_ppo.running_mean_std import RunningMeanStd
+from baselines_ppo.stop import StopRequest
+from baselines_ppo import snapshots
 from baselines_ppo.symmetry import Symmetry, mirror_batch
 from baselines_ppo.tf_util import FlatParameters, broadcast_parameters, check_synced, limit_threads
 
@@ -98,36 +107,8 @@ class TrainResult:
     timesteps: int
     best_score: Optional[float]
     interrupted: bool
-
-
-class StopRequest:
-    """Turns SIGINT/SIGTERM/SIGUSR1 into a flag checked between iterations.
-
-    A second SIGINT or SIGTERM raises KeyboardInterrupt: the user insists.
-    Handlers are only installed from the main thread and restored on exit.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
-
-    def __init__(self):
-        self.requested = False
-        self._previous: Dict[int, Any] = {}
-
-    def _handle(self, signum, frame):
-        if self.requested and signum != signal.SIGUSR1:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
+    started: bool = True
+    """False: stopped before the first iteration, nothing written (nor the counters meaningful)."""
 
 
 class Learner:
@@ -209,14 +190,16 @@ def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
 
 
 def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
-           critic_only: bool = False) -> Dict[str, float]:
+           critic_only: bool = False, minibatch_size: Optional[int] = None) -> Dict[str, float]:
     """PPO epochs over this rank's batch in minibatches of config.minibatch_size;
     each step averages gradients over ranks (collective). Returns rank-local means
-    of the diagnostics. critic_only: the actor's gradient is zeroed (value warm-up;
+    of the diagnostics. minibatch_size: default config.minibatch_size (the schedule
+    of PPOConfig.batch_at may say otherwise). critic_only: the actor's gradient is zeroed (value warm-up;
     with Adam moments at zero the actor then stays exactly where it is)."""
     import tensorflow as tf
 
     config, model, comm = learner.config, learner.model, learner.comm
+    minibatch_size = minibatch_size or config.minibatch_size
     coefficients = [tf.constant(v, tf.float32) for v in (config.clip_range, config.entropy_coef, config.vf_coef)]
     params = learner.flat.get()
     history: Dict[str, List[float]] = {}
@@ -226,8 +209,8 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
     for _ in range(config.epochs):
         order = rng.permutation(samples)
         epoch_kl = []
-        for start in range(0, samples, config.minibatch_size):
-            idx = order[start:start + config.minibatch_size]
+        for start in range(0, samples, minibatch_size):
+            idx = order[start:start + minibatch_size]
             grad, stats = model.loss_and_gradient(
                 batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
                 batch.advantages[idx], batch.returns[idx], *coefficients)
@@ -292,6 +275,7 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     # state against the original's target) count too, since the critic is trained on them
     logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))
     logger.store("train/lr", lr)
+    logger.store("train/batch_steps", steps)  # env steps of this iteration over all ranks (the batch schedule)
     logger.store("train/action_std", action_std)
     total = seconds["env"] + seconds["learn"]
     logger.store("perf/steps_per_s", steps / max(seconds["wall"], 1e-9))
@@ -351,12 +335,25 @@ def save(run_dir: Path, learner: Learner, collector: Collector, counters: Counte
         config=learner.config.to_dict(), spaces=spaces_of(collector), metadata=metadata,
         reward_rms=learner.reward_rms.state_dict(), value_warmup_left=counters.value_warmup_left)
     path = save_checkpoint(run_dir, data, learner.config.keep_checkpoints)
-    current = PolicySnapshot(learner.model.numpy_policy(), learner.obs_rms.state_dict(),
-                             {"iteration": counters.iteration, "timesteps": counters.timesteps})
-    write_policy(run_dir / POLICY_FILE, current, learner, collector, metadata)
+    write_policy(run_dir / POLICY_FILE, current_policy(learner, counters), learner, collector, metadata)
     if best is not None:
         write_policy(run_dir / BEST_POLICY_FILE, best, learner, collector, metadata)
     return path
+
+
+def current_policy(learner: Learner, counters: Counters) -> PolicySnapshot:
+    """The policy the learner holds now, after ``counters.iteration`` iterations."""
+    return PolicySnapshot(learner.model.numpy_policy(), learner.obs_rms.state_dict(),
+                          {"iteration": counters.iteration, "timesteps": counters.timesteps})
+
+
+def save_snapshot(run_dir: Path, learner: Learner, collector: Collector, counters: Counters,
+                  metadata: Dict[str, Any]) -> None:
+    """Rank 0: keep this iteration's exported policy in run_dir/snapshots (bounded)."""
+    config = learner.config
+    write_policy(snapshots.snapshot_path(run_dir, counters.iteration), current_policy(learner, counters), learner,
+                 collector, metadata)
+    snapshots.prune(run_dir, config.keep_snapshots, config.snapshot_keep_every)
 
 
 def spaces_of(collector: Collector) -> Dict[str, Any]:
@@ -397,17 +394,26 @@ def initialize(learner: Learner, source: InitSource, rng: np.random.Generator, r
 
 
 def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector: Collector, comm,
-                       init_from=None):
-    """Rank 0 decides; every rank gets the same answer (data or the same error):
-    (checkpoint to resume or None, changed settings, InitSource to start from or None)."""
+                       init_from=None, overwrite: bool = False):
+    """Rank 0 decides (:mod:`baselines_ppo.checkpoint`'s rule) and sets aside what
+    the decision supersedes; every rank gets the same answer (data or the same
+    error): (checkpoint to resume or None, changed settings, InitSource to start
+    from or None, notes for the start report)."""
     answer = None
     if mpi.is_root(comm):
         try:
-            path = latest_checkpoint(run_dir)
-            if path is not None and not resume:
-                raise CheckpointError(f"{run_dir} already holds checkpoint {path.name}: pass resume=True "
-                                      "(--resume) to continue it, or choose another run directory")
-            data = load_checkpoint(path) if path is not None else None
+            notes = []
+            if overwrite:
+                aside = set_aside_earlier_run(run_dir)
+                if aside is not None:
+                    notes.append(f"overwrite: the earlier run's files were moved into {aside}")
+            point = find_resume_point(run_dir)
+            data = point.data
+            if data is not None and not resume:
+                raise CheckpointError(f"{run_dir} already holds checkpoint {data.path.name}: pass resume=True "
+                                      "(--resume) to continue it, overwrite=True (--overwrite) to set it aside "
+                                      "and start anew, or choose another run directory")
+            check_can_start(run_dir, point)
             changes = check_compatible(data, config, collector.observation_size, collector.action_size) \
                 if data is not None else []
             source = None
@@ -415,14 +421,18 @@ def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector
                 source = load_init_source(init_from)
                 check_fits(source, config, collector.observation_size, collector.action_size,
                            collector.action_low, collector.action_high)
-            clean_abandoned(run_dir, path)
-            answer = ("ok", data, changes, source)
+            aside = set_aside_skipped(run_dir, point) if data is not None else None
+            for path, why in point.skipped if aside is not None else ():
+                notes.append(f"WARNING: skipped checkpoint {path.name}: {why}; moved it into {aside}, with a "
+                             f"copy of progress.csv and tb/ as they were")
+            clean_abandoned(run_dir, data.path if data is not None else None)
+            answer = ("ok", data, changes, source, notes)
         except CheckpointError as err:
-            answer = ("error", str(err), None, None)
+            answer = ("error", str(err), None, None, None)
     answer = mpi.broadcast(answer, comm=comm)
     if answer[0] == "error":
         raise CheckpointError(answer[1])
-    return answer[1], answer[2], answer[3]
+    return answer[1:]
 
 
 # --- the loop ----------------------------------------------------------------------
@@ -431,15 +441,19 @@ def _find_resume_point(run_dir: Path, resume: bool, config: PPOConfig, collector
 def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] = None, resume: bool = False,
           quiet: bool = False, progress: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None,
           run_files: Optional[Dict[str, str]] = None, tensorboard: bool = True, comm=None,
-          symmetry: Optional[Symmetry] = None, init_from=None) -> TrainResult:
+          symmetry: Optional[Symmetry] = None, init_from=None, overwrite: bool = False,
+          stop: Optional[StopRequest] = None) -> TrainResult:
     """Train PPO on ``env_fn(seed)`` (one env per rank); write everything to ``run_dir``.
 
     iterations: stop once this many iterations exist in total (resumed ones
         included); None: enough to reach config.total_timesteps.
-    resume: continue from the latest checkpoint in run_dir (a fresh start if there
-        is none); without it an existing checkpoint is an error. The result is
-        bit-identical to an uninterrupted run that checkpointed at the same
-        iteration (module docstring: "exact resume").
+    resume: continue from the newest complete, readable checkpoint in run_dir
+        (newer unusable ones are moved aside, loudly); a fresh start if run_dir
+        holds nothing of an earlier run; without it an existing checkpoint is an
+        error. The result is bit-identical to an uninterrupted run that
+        checkpointed at the same iteration (module docstring: "exact resume").
+        A run_dir with an earlier run's files but no usable checkpoint is an
+        error either way (:func:`baselines_ppo.checkpoint.check_can_start`).
     quiet / progress: progress display on rank 0: "bar", "lines" (one plain line
         per iteration, the default when quiet or not on a terminal) or "none".
     metadata: JSON-able dict stored in checkpoints and exported policies (e.g. the
@@ -451,31 +465,67 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     init_from: a checkpoint directory, run directory or exported policy to start
         a new run from (:mod:`baselines_ppo.init_from`); ignored when run_dir holds
         a checkpoint to resume.
+    overwrite: start a new run after moving every file of an earlier run into
+        run_dir/superseded-<time>/ (nothing is deleted).
+    stop: the StopRequest the caller installed at process start (so that a stop
+        during imports is caught); by default ``train`` installs one itself. A
+        stop before the first iteration returns at once with started=False.
     Returns a TrainResult (same on every rank). Raises RunDirBusy (on every rank,
     before building an env or touching run_dir's files) if another job holds
     run_dir's lock, CheckpointError (on every rank) if the checkpoint cannot be used.
     """
+    own_stop = stop is None
+    stop = (stop or StopRequest()).__enter__()  # before the slow imports: a stop there must not kill
+    try:
+        return _train(env_fn, config, run_dir, iterations, resume, quiet, progress, metadata, run_files, tensorboard,
+                      comm, symmetry, init_from, overwrite, stop)
+    finally:
+        if own_stop:
+            stop.__exit__(None, None, None)
+
+
+def _train(env_fn, config, run_dir, iterations, resume, quiet, progress, metadata, run_files, tensorboard, comm,
+           symmetry, init_from, overwrite, stop) -> TrainResult:
     check_symmetry(config, symmetry)  # before building an env
     limit_threads()
-    import tensorflow as tf
-
     run_dir = Path(run_dir)
-    metadata = dict(metadata or {})
-    seed = rank_seed(config.seed, mpi.rank(comm))
-    rng = np.random.default_rng(seed)
-    tf.random.set_seed(seed)
-
     lock = _lock_run_dir(run_dir, comm)
     try:
+        _refuse_early(run_dir, overwrite, comm)  # seconds, not the minute TensorFlow and an env take
+        if mpi.any_rank(stop.requested, comm=comm):
+            return TrainResult(run_dir, 0, 0, None, True, started=False)
+        import tensorflow as tf
+
+        metadata = dict(metadata or {})
+        seed = rank_seed(config.seed, mpi.rank(comm))
+        rng = np.random.default_rng(seed)
+        tf.random.set_seed(seed)
         env = env_fn(seed)
         try:
             return _train_with(env, config, run_dir, iterations, resume, progress or ("lines" if quiet else None),
-                               metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry, init_from)
+                               metadata, run_files or {}, tensorboard, rng, seed, comm, symmetry, init_from,
+                               overwrite, stop)
         finally:
             env.close()
     finally:
         if lock is not None:
             lock.release()
+
+
+def _refuse_early(run_dir: Path, overwrite: bool, comm) -> None:
+    """CheckpointError on every rank if run_dir holds an earlier run it cannot
+    resume (:func:`~baselines_ppo.checkpoint.check_can_start`), decided by rank 0
+    holding the lock, before any slow start-up. _find_resume_point checks again,
+    with the networks built, and moves files aside."""
+    error = None
+    if mpi.is_root(comm) and not overwrite:
+        try:
+            check_can_start(run_dir, find_resume_point(run_dir))
+        except CheckpointError as err:
+            error = str(err)
+    error = mpi.broadcast(error, comm=comm)
+    if error is not None:
+        raise CheckpointError(error)
 
 
 def _lock_run_dir(run_dir: Path, comm) -> Optional[RunLock]:
@@ -489,17 +539,19 @@ def _lock_run_dir(run_dir: Path, comm) -> Optional[RunLock]:
         except RunDirBusy as err:
             outcome = ("busy", str(err))
         except OSError as err:  # e.g. run_dir not writable: still end every rank
-            outcome = ("error", f"cannot lock {run_dir}: {err}")
+            outcome = ("error", f"cannot write to run directory {run_dir} ({err.strerror or err}); "
+                                "choose a writable --run-dir")
     outcome = mpi.broadcast(outcome, comm=comm)
     if outcome is None:
         return lock
     if outcome[0] == "busy":
         raise RunDirBusy(outcome[1])
-    raise OSError(outcome[1])
+    raise RunDirUnwritable(outcome[1])
 
 
 def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progress, metadata, run_files,
-                tensorboard, rng, seed, comm, symmetry, init_from=None) -> TrainResult:
+                tensorboard, rng, seed, comm, symmetry, init_from=None, overwrite=False,
+                stop: Optional[StopRequest] = None) -> TrainResult:
     from gymnasium import spaces
 
     if not isinstance(env.action_space, spaces.Box):
@@ -507,17 +559,27 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
     rank, size = mpi.rank(comm), mpi.size(comm)
     collector = Collector(env)
     learner = Learner(config, collector.observation_size, collector.action_size, rng, comm, symmetry)
-    data, changes, source = _find_resume_point(run_dir, resume, config, collector, comm, init_from)
+    stop = stop or StopRequest()
+    data, changes, source, notes = _find_resume_point(run_dir, resume, config, collector, comm, init_from, overwrite)
     if data is not None:
         counters = restore(learner, data, rng, rank)
     elif source is not None:
         counters = initialize(learner, source, rng, rank, size)
     else:
         counters = Counters()
+    if mpi.any_rank(stop.requested, comm=comm):  # the whole start-up so far: nothing written yet
+        for note in notes if mpi.is_root(comm) else ():
+            print(note, file=sys.stderr, flush=True)
+        return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, True, started=False)
 
-    target = iterations if iterations is not None else config.total_iterations(size)
-    steps_per_iteration = config.steps_per_rank * size
-    logger = Logger(run_dir, total_timesteps=target * steps_per_iteration,
+    if iterations is not None:
+        target = iterations
+        total_timesteps = counters.timesteps + sum(  # the progress bar's total
+            config.batch_at(counters.timesteps)[0] * size for _ in range(max(0, target - counters.iteration)))
+    else:  # follow the batch schedule from where the counters are
+        target = counters.iteration + config.iterations_to_total(counters.timesteps, size)
+        total_timesteps = config.total_timesteps
+    logger = Logger(run_dir, total_timesteps=total_timesteps, start_timesteps=counters.timesteps,
                     resume_iteration=counters.iteration if data is not None else None,
                     resume_timesteps=counters.timesteps if data is not None else None,
                     progress=progress or default_progress_mode(), tensorboard=tensorboard, comm=comm)
@@ -528,12 +590,13 @@ def _train_with(env, config: PPOConfig, run_dir: Path, iterations, resume, progr
                 atomic_write_bytes(run_dir / name, text.encode())
             if source is not None:
                 write_lineage(run_dir, source)
+            for note in notes:
+                logger.message(note)
             _report_start(logger, run_dir, data, changes, resume, size, source, counters.value_warmup_left)
         if counters.iteration >= target:
             logger.message(f"{counters.iteration} iterations already done (asked for {target}): nothing to do")
             return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, False)
-        with StopRequest() as stop:
-            interrupted = _loop(collector, learner, logger, counters, target, run_dir, metadata, rng, seed, stop)
+        interrupted = _loop(collector, learner, logger, counters, target, run_dir, metadata, rng, seed, stop)
         return TrainResult(run_dir, counters.iteration, counters.timesteps, counters.best_score, interrupted)
     finally:
         logger.close()
@@ -564,19 +627,22 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
           metadata: Dict[str, Any], rng: np.random.Generator, seed: int, stop: StopRequest) -> bool:
     """Iterate until ``target`` iterations exist or a stop is requested; True if stopped."""
     config, comm = learner.config, learner.comm
-    steps_per_iteration = config.steps_per_rank * mpi.size(comm)
-    buffer = RolloutBuffer(config.steps_per_rank, collector.observation_size, collector.action_size)
+    buffer = None
     collector.reset(episode_seed(seed, counters.iteration))
     learner.normalize_reward.reset()
     best: Optional[PolicySnapshot] = None
     while counters.iteration < target:
         wall_start = time.perf_counter()
+        steps_per_rank, minibatch_size = config.batch_at(counters.timesteps)
+        steps_per_iteration = steps_per_rank * mpi.size(comm)
+        if buffer is None or buffer.size != steps_per_rank:  # the schedule of PPOConfig.early_batch_until
+            buffer = RolloutBuffer(steps_per_rank, collector.observation_size, collector.action_size)
         rms_before = learner.obs_rms.state_dict()
         batch, rollout, acting = collect(collector, learner, buffer, rng)
         learn_start = time.perf_counter()
         lr = config.learning_rate_at(counters.timesteps)
         warming_up = counters.value_warmup_left > 0
-        diagnostics = update(learner, batch, lr, rng, critic_only=warming_up)
+        diagnostics = update(learner, batch, lr, rng, critic_only=warming_up, minibatch_size=minibatch_size)
         if warming_up:
             counters.value_warmup_left -= 1
             if counters.value_warmup_left == 0:  # the actor's first steps: plain bias-corrected Adam
@@ -596,6 +662,8 @@ def _loop(collector: Collector, learner: Learner, logger: Logger, counters: Coun
             best = PolicySnapshot(acting, rms_before, {"iteration": counters.iteration - 1, "score": score,
                                                        "timesteps": counters.timesteps - steps_per_iteration})
 
+        if snapshots.due(counters.iteration, config.snapshot_every) and mpi.is_root(comm):
+            save_snapshot(run_dir, learner, collector, counters, metadata)
         stopping = mpi.any_rank(stop.requested, comm=comm)
         if counters.iteration % config.check_sync_every == 0:
             check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_types import int_in, positive_int
+
 
 def add_parser(kinds) -> None:
     parser = kinds.add_parser("scaling", help="training throughput (env steps/s) at several rank counts")
-    parser.add_argument("--ranks", type=int, nargs="+", default=None,
+    parser.add_argument("--ranks", type=positive_int, nargs="+", default=None,
                         help="rank counts to compare (default: 1 up to the core count)")
     parser.add_argument("--config", default="round2", help="config whose env and PPO settings are measured")
-    parser.add_argument("--steps-per-rank", type=int, default=2048)
-    parser.add_argument("--iterations", type=int, default=3, help="iterations per job (the first is dropped)")
-    parser.add_argument("--rounds", type=int, default=1, help="repeat every rank count this many times")
+    parser.add_argument("--steps-per-rank", type=positive_int, default=2048)
+    parser.add_argument("--iterations", type=int_in(2), default=3, help="iterations per job (the first is dropped)")
+    parser.add_argument("--rounds", type=positive_int, default=1, help="repeat every rank count this many times")
     parser.set_defaults(func=run)
 
 
@@ -61,11 +63,10 @@ def run(args) -> int:
 
     cores = os.cpu_count() or 1
     rank_counts = args.ranks or list(range(1, cores + 1))
-    if min(rank_counts) < 1 or args.iterations < 2 or args.rounds < 1 or args.steps_per_rank < 1:
-        raise SystemExit("l2run bench scaling: --ranks >= 1, --iterations >= 2, --rounds >= 1, "
-                         f"--steps-per-rank >= 1 (got {rank_counts}, {args.iterations}, {args.rounds}, "
-                         f"{args.steps_per_rank})")
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"l2run bench scaling: --config {args.config!r}: {err}") from None
     config.ppo = dataclasses.replace(
         config.ppo, steps_per_rank=args.steps_per_rank,
         minibatch_size=min(config.ppo.minibatch_size, args.steps_per_rank),

@@ -15,6 +15,7 @@ from experiments.mpirun import THREAD_VARIABLES
 COMMAND_MODULES = (
     "experiments.train_cmd",
     "experiments.evaluate_cmd",
+    "experiments.select_cmd",
     "experiments.render_cmd",
     "experiments.plot_cmd",
     "experiments.obs_stats_cmd",

@@ -12,8 +12,13 @@
     steps_per_rank = 2048
 
 Unknown sections or keys are an error listing the valid ones; a value of the
-wrong type is an error naming the key and the value. The CLI only maps its
-flags onto these objects.
+wrong type is an error naming the key and the value. A file with neither [env]
+nor [ppo] (an empty file, say) is an error listing the bundled configs: it would
+train on the dataclasses' defaults, which are no bundled config (the 2017
+integrator, no excitation floor, 2048 steps per rank). A key left out of a
+section takes the default its docstring gives, and a run's saved config.toml
+(:func:`config_to_toml`) lists every value used. The CLI only maps its flags
+onto these objects.
 """
 from __future__ import annotations
 
@@ -173,7 +178,7 @@ def resolve_config_path(name_or_path: Union[str, Path]) -> Path:
     bundled = CONFIG_DIR / f"{name_or_path}.toml"
     if path.suffix == "" and bundled.is_file():
         return bundled
-    available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.toml")))
+    available = ", ".join(bundled_configs())
     raise FileNotFoundError(f"no config file {name_or_path}; bundled configs: {available}")
 
 
@@ -186,20 +191,35 @@ def load_config(name_or_path: Union[str, Path]) -> ExperimentConfig:
             data = tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML ({err})") from None
+    sections = any(section in data for section in ("env", "ppo"))
+    what = "is empty" if not data else f"has no [env] or [ppo] section (only {', '.join(sorted(data))})"
     data.setdefault("name", path.stem)
-    return config_from_dict(data, source=str(path))
+    config = config_from_dict(data, source=str(path))  # a wrong key or value is the more precise error
+    if not sections:
+        raise ValueError(f"{path} {what}: it would train on built-in defaults that match no bundled config; "
+                         f"start from a bundled config ({', '.join(bundled_configs())} in {CONFIG_DIR})")
+    return config
+
+
+def bundled_configs() -> list:
+    """Names of the configs in experiments/configs/ (quick, round1, round2)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
 def config_to_toml(config: ExperimentConfig) -> str:
     """The config as TOML that :func:`load_config` reads back to an equal config.
 
-    None values are left out (TOML has no null; those fields default to None).
+    Every field is listed, defaults included, so the file shows every value a
+    run used; None values (TOML has no null) are written as comments, e.g.
+    ``# target_kl = none (unset)``, since those fields default to None.
     """
     data = config_to_dict(config)
     lines = []
     for key in ("name", "seed", "description", "gym_id"):
         if data[key] is not None:
             lines.append(f"{key} = {_toml_value(data[key])}")
+        else:
+            lines.append(f"# {key} = none (unset)")
     for section in ("env", "ppo"):
         values = dict(data[section])
         if section == "ppo":
@@ -208,7 +228,9 @@ def config_to_toml(config: ExperimentConfig) -> str:
         lines.append("")
         lines.append(f"[{section}]")
         for key, value in values.items():
-            if value is not None and key not in tables:
+            if value is None:
+                lines.append(f"# {key} = none (unset)")
+            elif key not in tables:
                 lines.append(f"{key} = {_toml_value(value)}")
         for key, table in tables.items():
             lines.append("")

@@ -53,8 +53,9 @@ class EnvConfig:
     [0, 1] env runs it unchanged."""
 
     def __post_init__(self):
-        if self.difficulty not in (0, 1, 2):
-            raise ValueError(f"env.difficulty must be 0, 1 or 2, got {self.difficulty!r}")
+        from l2run.course import check_difficulty
+
+        check_difficulty(self.difficulty, "env.difficulty")  # an int: True or 2.0 would pass `in (0, 1, 2)`
         if int(self.max_obstacles) != self.max_obstacles or self.max_obstacles < 0:
             raise ValueError(f"env.max_obstacles must be a non-negative integer, got {self.max_obstacles!r}")
         if not 0 < float(self.integrator_accuracy) < 1:

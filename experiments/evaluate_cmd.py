@@ -9,8 +9,8 @@ episodes are split over N processes, with the same per-seed scores as one.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
+from .cli_types import accuracy, non_negative_int, obstacle_count, output_file, positive_int
 from .mpirun import launched_by_mpirun
 
 
@@ -21,19 +21,20 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--policy", required=True,
                         help="a run directory, an exported policy .npz, 'random' or 'zero'")
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--episodes", type=positive_int, default=10)
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
-    parser.add_argument("--max-obstacles", type=int, default=10)
-    parser.add_argument("--accuracy", type=float, default=1e-3,
+    parser.add_argument("--max-obstacles", type=obstacle_count, default=10)
+    parser.add_argument("--accuracy", type=accuracy, default=1e-3,
                         help="integrator accuracy (1e-3: the 2017 grader's)")
     parser.add_argument("--integrator", default="runge_kutta_merson",
                         help="OpenSim integrator (default: the grader's, whatever the policy trained with)")
-    parser.add_argument("--max-steps", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0, help="episode i runs the course of seed + i")
-    parser.add_argument("--out", type=Path, default=None, help="write the report as JSON here")
+    parser.add_argument("--max-steps", type=positive_int, default=1000)
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="episode i runs the course of seed + i")
+    parser.add_argument("--out", type=output_file(), default=None, help="write the report as JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--ranks", type=int, default=1,
-                        help="split the episodes over this many MPI processes (default 1: this one)")
+    parser.add_argument("--ranks", type=positive_int, default=1,
+                        help="split the episodes over this many MPI processes (default 1: this one; "
+                             "at most --episodes)")
     parser.set_defaults(func=run)
 
 
@@ -65,12 +66,10 @@ def run(args) -> int:
     from .evaluation import evaluate, format_report, policy_env_config, write_json_atomically
     from .policies import check_policy_spec
 
-    if args.episodes < 1:
-        raise SystemExit(f"l2run evaluate: --episodes must be >= 1, got {args.episodes}")
-    if args.ranks < 1:
-        raise SystemExit(f"l2run evaluate: --ranks must be >= 1, got {args.ranks}")
-    if args.out is not None and not args.out.parent.is_dir():
-        raise SystemExit(f"l2run evaluate: the directory of --out does not exist: {str(args.out.parent)!r}")
+    # Single values are checked as the command line is parsed (experiments.cli_types).
+    if args.ranks > args.episodes:  # a rank without an episode only costs a process
+        raise SystemExit(f"l2run evaluate: --ranks {args.ranks} is more than --episodes {args.episodes}; "
+                         "expected at most one rank per episode")
     try:
         check_policy_spec(args.policy)
         config = policy_env_config(  # reads the policy file: a bad one fails here, before mpirun

@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .cli_types import accuracy, existing_file, non_negative_int, obstacle_count, output_dir, positive_int
+
 #: A normalised feature is flagged when its mean or std leaves these ranges.
 MEAN_RANGE = (-1.0, 1.0)
 STD_RANGE = (0.2, 5.0)
@@ -32,15 +34,17 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--policy", default="random",
                         help="random, zero, an exported policy .npz or a run directory (default: random)")
-    parser.add_argument("--steps", type=int, default=2000, help="env steps in total, over all seeds")
-    parser.add_argument("--out", required=True, help="directory for obs_stats.csv and obs_stats.png")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3],
+    parser.add_argument("--steps", type=positive_int, default=2000, help="env steps in total, over all seeds")
+    parser.add_argument("--out", required=True, type=output_dir,
+                        help="directory for obs_stats.csv and obs_stats.png")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", default=[0, 1, 2, 3],
                         help="one stream of episodes per seed (course and policy RNG); "
                              "steps are split evenly")
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
-    parser.add_argument("--max-obstacles", type=int, default=10)
-    parser.add_argument("--accuracy", type=float, default=3e-2, help="OpenSim integrator accuracy")
-    parser.add_argument("--model", default=None, help="an .osim file (default: gait9dof18musc)")
+    parser.add_argument("--max-obstacles", type=obstacle_count, default=10)
+    parser.add_argument("--accuracy", type=accuracy, default=3e-2, help="OpenSim integrator accuracy")
+    parser.add_argument("--model", type=existing_file(".osim"), default=None,
+                        help="an .osim file (default: gait9dof18musc)")
     parser.set_defaults(func=run)
 
 
@@ -86,7 +90,11 @@ def collect_features(policy_spec: str, steps: int, seeds: Sequence[int], difficu
     env = L2RunFeatures(L2RunEnv(difficulty=difficulty, max_obstacles=max_obstacles,
                                  integrator_accuracy=integrator_accuracy, model_path=model_path))
     per_seed = [steps // len(seeds) + (i < steps % len(seeds)) for i in range(len(seeds))]
-    features = np.empty((steps, env.observation_space.shape[0]), dtype=np.float32)
+    try:
+        features = np.empty((steps, env.observation_space.shape[0]), dtype=np.float32)
+    except MemoryError as err:  # e.g. 1e11 steps: 30 TiB
+        env.close()
+        raise ValueError(f"{steps} steps of features do not fit in memory ({err})") from None
     episodes, row = 0, 0
     with tqdm(total=steps, desc="obs-stats", unit="step", disable=not progress, mininterval=1.0) as bar:
         for seed, count in zip(seeds, per_seed):
@@ -164,12 +172,16 @@ def plot(path: Path, stats: FeatureStats, title: str) -> None:
 def run(args) -> int:
     from observation import FEATURE_NAMES, denormalise
 
-    if args.steps < 1:
-        raise SystemExit(f"l2run obs-stats: --steps must be >= 1, got {args.steps}")
+    from .policies import check_policy_spec
+
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    features, episodes = collect_features(args.policy, args.steps, args.seeds, args.difficulty,
-                                          args.max_obstacles, args.accuracy, args.model)
+    try:
+        check_policy_spec(args.policy)
+        out.mkdir(parents=True, exist_ok=True)  # --out was checked writable (cli_types.output_dir)
+        features, episodes = collect_features(args.policy, args.steps, args.seeds, args.difficulty,
+                                              args.max_obstacles, args.accuracy, args.model)
+    except (ValueError, FileNotFoundError) as err:  # a bad policy or model file, too many steps
+        raise SystemExit(f"l2run obs-stats: {err}") from err
     stats = FeatureStats.of(features)
     physical = FeatureStats.of(denormalise(features))
     write_csv(out / "obs_stats.csv", stats, physical)

@@ -13,6 +13,12 @@ lever is judged against the plain run): training distance, return and episode
 length averaged over the last few iterations before each mark, and the wall
 time the run took to get there. ``--until`` draws only the first steps of every
 run, so that levers branched early stay readable beside a long main run.
+
+A run started with ``l2run train --init-from`` carries its parent's curve
+(``parent_progress.csv``, rows up to the branch point): it is drawn before the
+run's own, fainter, on the same step axis (the counters go on from the
+parent's), and ``--at`` and the wall time count the whole line. ``--no-parent``
+draws the run's own iterations only.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .cli_types import output_file
 
 #: Panels in display order: (title, [(column, line label suffix)]).
 PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
@@ -37,6 +45,7 @@ PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("throughput (simulator steps/s)", (("perf/steps_per_s", ""),)),
 )
 X_COLUMN = "time/timesteps"
+PARENT_COLUMN = "_parent"  # 1.0 on rows taken from the parent's curve
 LENGTH_COLUMN = "rollout/ep_length"
 SIM_STEP_COLUMNS = (LENGTH_COLUMN, "perf/steps_per_s")  # agent steps -> simulator steps, like x
 AT_WINDOW = 5  # iterations averaged before each --at mark: one iteration's mean is noisy
@@ -50,11 +59,15 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("plot", help="plot training curves of runs to a PNG",
                                    description="Training curves (progress.csv) of one or more runs, overlaid.")
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (each holding progress.csv)")
-    parser.add_argument("--out", type=Path, default=Path("curves.png"), help="output PNG (default: curves.png)")
+    # A str default goes through type= too: an unwritable directory fails before any drawing.
+    parser.add_argument("--out", type=output_file(".png", make_parents=True), default="curves.png",
+                        help="output PNG (default: curves.png)")
     parser.add_argument("--at", nargs="+", default=None, metavar="STEPS",
                         help="also print the runs side by side at these simulator steps (e.g. 250k 1M)")
     parser.add_argument("--until", default=None, metavar="STEPS",
                         help="plot only up to this many simulator steps (e.g. 1.5M)")
+    parser.add_argument("--no-parent", dest="parent", action="store_false",
+                        help="leave out the parent's curve of a run started with --init-from")
     parser.set_defaults(func=run)
 
 
@@ -62,9 +75,9 @@ def run(args) -> int:
     try:
         marks = [parse_steps(text) for text in args.at] if args.at else []
         until = parse_steps(args.until, "--until") if args.until is not None else None
-        path = plot_runs(args.runs, args.out, until)
+        path = plot_runs(args.runs, args.out, until, parent=args.parent)
         if marks:
-            print(compare_at(args.runs, marks))
+            print(compare_at(args.runs, marks, parent=args.parent))
     except PlotError as err:
         print(f"l2run plot: error: {err}", file=sys.stderr)
         return 2
@@ -80,14 +93,14 @@ def parse_steps(text: str, option: str = "--at") -> int:
         value = float(number) * scale
     except ValueError:
         value = -1.0
-    if not value > 0:
+    if not 0 < value < math.inf:
         raise PlotError(f"{option} {text!r} is not a positive number of steps (like 250000, 250k or 1.5M)")
     return int(value)
 
 
-def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW) -> str:
+def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW, parent: bool = True) -> str:
     """A table of each run at each mark; runs that have not reached a mark show '-'."""
-    runs = [load_progress(d) for d in run_dirs]
+    runs = [load_progress(d, parent) for d in run_dirs]
     names = _labels(run_dirs)
     columns = (("rollout/distance", "distance m", "{:.2f}"), ("rollout/ep_return", "return", "{:.2f}"),
                (LENGTH_COLUMN, "length", "{:.0f}"), ("time/elapsed_s", "wall h", "{:.2f}"))
@@ -129,8 +142,13 @@ def _short(steps: int) -> str:
     return f"{steps / 1e3:g}k" if steps % 1000 == 0 else str(steps)
 
 
-def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
-    """Columns of ``run_dir/progress.csv`` as float arrays (NaN where empty)."""
+def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
+    """Columns of ``run_dir/progress.csv`` as float arrays (NaN where empty).
+
+    parent=True: the parent's curve of a run started with --init-from comes first
+    (``PARENT_COLUMN`` marks its rows) and the run's wall time goes on from the parent's.
+    """
+    from baselines_ppo.init_from import PARENT_PROGRESS_FILE
     from baselines_ppo.progress import PROGRESS_CSV, read_progress
 
     path = Path(run_dir) / PROGRESS_CSV
@@ -141,7 +159,17 @@ def load_progress(run_dir: Path) -> Dict[str, np.ndarray]:
     header, rows = read_progress(path)
     if X_COLUMN not in header:
         raise PlotError(f"{path} has no {X_COLUMN} column: not written by l2run train")
-    data = {key: np.array([_number(row.get(key)) for row in rows]) for key in header}
+    parent_rows: List[Dict[str, str]] = []
+    if parent and (Path(run_dir) / PARENT_PROGRESS_FILE).is_file():
+        parent_header, parent_rows = read_progress(Path(run_dir) / PARENT_PROGRESS_FILE)
+        header = header + [key for key in parent_header if key not in header]
+    data = {key: np.array([_number(row.get(key)) for row in parent_rows + rows]) for key in header}
+    data[PARENT_COLUMN] = np.array([1.0] * len(parent_rows) + [0.0] * len(rows))
+    if parent_rows and "time/elapsed_s" in data:  # the line's wall time: the parent's, then this run's
+        elapsed = data["time/elapsed_s"]
+        before = elapsed[: len(parent_rows)]
+        offset = np.nanmax(before) if np.isfinite(before).any() else 0.0
+        elapsed[len(parent_rows):] += offset
     skip = frame_skip_of(Path(run_dir))
     data[X_COLUMN] = data[X_COLUMN] * skip
     for column in SIM_STEP_COLUMNS:
@@ -171,7 +199,8 @@ def _number(value) -> float:
 
 def panels_for(runs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[str, Tuple[Tuple[str, str], ...]]]:
     """The panels with data in at least one run, reward terms appended."""
-    present = set().union(*(set(k for k, v in r.items() if np.isfinite(v).any()) for r in runs))
+    present = set().union(*(set(k for k, v in r.items() if k != PARENT_COLUMN and np.isfinite(v).any())
+                            for r in runs))
     panels = [(title, lines) for title, lines in PANELS if any(col in present for col, _ in lines)]
     terms = sorted(k for k in present if k.startswith("reward/"))
     panels += [(f"reward term: {k.split('/', 1)[1]}", ((k, ""),)) for k in terms]
@@ -184,15 +213,16 @@ def up_to(data: Dict[str, np.ndarray], until: int) -> Dict[str, np.ndarray]:
     return {column: values[keep] for column, values in data.items()}
 
 
-def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None) -> Path:
+def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, parent: bool = True) -> Path:
     """Write the grid of curves to ``out``; returns its path. With ``until``, only
-    each run's iterations up to that many simulator steps are drawn."""
+    each run's iterations up to that many simulator steps are drawn; with
+    ``parent``, the parent's curve of a run started from another is drawn first, fainter."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [load_progress(d) for d in run_dirs]
+    runs = [load_progress(d, parent) for d in run_dirs]
     if until is not None:
         runs = [up_to(data, until) for data in runs]
         if not any(len(data[X_COLUMN]) for data in runs):
@@ -208,17 +238,21 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None) 
     for ax, (title, lines) in zip(axes.flat, panels):
         for i, (data, name) in enumerate(zip(runs, names)):
             x = data[X_COLUMN]
+            inherited = data[PARENT_COLUMN] > 0
             for j, (column, suffix) in enumerate(lines):
                 if column not in data:
                     continue
                 y = data[column]
                 keep = np.isfinite(x) & np.isfinite(y)
-                ax.plot(x[keep], y[keep], color=colors[i % len(colors)], linestyle=("-", "--", ":")[j % 3],
-                        label=f"{name}{suffix}", linewidth=1.2)
+                style = dict(color=colors[i % len(colors)], linestyle=("-", "--", ":")[j % 3], linewidth=1.2)
+                if inherited.any():
+                    ax.plot(x[keep & inherited], y[keep & inherited], alpha=0.35,
+                            label=f"{name}{suffix} (parent)", **style)
+                ax.plot(x[keep & ~inherited], y[keep & ~inherited], label=f"{name}{suffix}", **style)
         ax.set_title(title)
         ax.set_xlabel("simulator steps")
         ax.grid(alpha=0.3)
-        if len(runs) > 1 or len(lines) > 1:
+        if len(runs) > 1 or len(lines) > 1 or any((data[PARENT_COLUMN] > 0).any() for data in runs):
             ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)

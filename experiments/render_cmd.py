@@ -15,6 +15,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from .cli_types import accuracy, int_in, non_negative_int, obstacle_count, output_file, positive_int
+
 #: Image sizes when --width/--height are not given.
 GIF_SIZE = (640, 360)
 STILL_SIZE = (1280, 720)
@@ -28,23 +30,23 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--policy", required=True,
                         help="a run directory, an exported policy .npz, 'random' or 'zero'")
-    parser.add_argument("--out", required=True, type=Path,
+    parser.add_argument("--out", required=True, type=output_file(),
                         help="the .gif to write (with --frame: an image file, e.g. .png)")
-    parser.add_argument("--seed", type=int, default=0, help="course seed (and the random policy's)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="course seed (and the random policy's)")
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
-    parser.add_argument("--max-obstacles", type=int, default=10)
-    parser.add_argument("--accuracy", type=float, default=1e-3,
+    parser.add_argument("--max-obstacles", type=obstacle_count, default=10)
+    parser.add_argument("--accuracy", type=accuracy, default=1e-3,
                         help="integrator accuracy (1e-3: the 2017 grader's)")
-    parser.add_argument("--max-steps", type=int, default=1000, help="episode length limit (10 ms steps)")
+    parser.add_argument("--max-steps", type=positive_int, default=1000, help="episode length limit (10 ms steps)")
     parser.add_argument("--fps", type=float, default=25.0,
                         help="GIF frames per second (at most 50: viewers slow faster GIFs down)")
-    parser.add_argument("--every", type=int, default=2,
+    parser.add_argument("--every", type=positive_int, default=2,
                         help="draw every k-th step (with --fps 25, k=4 plays in real time)")
-    parser.add_argument("--width", type=int, default=None,
+    parser.add_argument("--width", type=int_in(MIN_SIZE, MAX_SIZE), default=None,
                         help=f"image width in pixels (default {GIF_SIZE[0]}; {STILL_SIZE[0]} with --frame)")
-    parser.add_argument("--height", type=int, default=None,
+    parser.add_argument("--height", type=int_in(MIN_SIZE, MAX_SIZE), default=None,
                         help=f"image height in pixels (default {GIF_SIZE[1]}; {STILL_SIZE[1]} with --frame)")
-    parser.add_argument("--frame", type=int, default=None, metavar="N",
+    parser.add_argument("--frame", type=non_negative_int, default=None, metavar="N",
                         help="write only the state after step N (0: the initial pose) as an image "
                              "(--fps and --every do not apply)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -56,37 +58,22 @@ def _fail(message: str):
 
 
 def _check_args(args) -> tuple[int, int]:
-    """Validate before anything slow runs; returns the image size."""
+    """Validate, before anything slow runs, what the parser could not: values that
+    depend on each other or on l2run.rendering (single values were checked as
+    the command line was parsed, by experiments.cli_types); returns the image size."""
     from PIL import Image
 
     from l2run.rendering import MAX_FPS
 
-    if args.every < 1:
-        _fail(f"--every must be >= 1, got {args.every}")
     if not 0 < args.fps <= MAX_FPS:
         _fail(f"--fps must be in (0, {MAX_FPS:g}], got {args.fps:g} (GIF viewers stretch delays under "
               "20 ms; draw fewer steps with --every to play faster)")
-    if args.max_steps < 1:
-        _fail(f"--max-steps must be >= 1, got {args.max_steps}")
-    if args.seed < 0:
-        _fail(f"--seed must be >= 0, got {args.seed}")
-    if args.max_obstacles < 0:
-        _fail(f"--max-obstacles must be >= 0, got {args.max_obstacles}")
-    if not 0 < args.accuracy < 1:
-        _fail(f"--accuracy must be in (0, 1), got {args.accuracy:g}")
-    if args.frame is not None and not 0 <= args.frame <= args.max_steps:
+    if args.frame is not None and not args.frame <= args.max_steps:
         _fail(f"--frame must be in [0, --max-steps={args.max_steps}], got {args.frame}")
     default = STILL_SIZE if args.frame is not None else GIF_SIZE
-    size = (args.width or default[0], args.height or default[1])
-    for name, value in (("--width", size[0]), ("--height", size[1])):
-        if not MIN_SIZE <= value <= MAX_SIZE:
-            _fail(f"{name} must be in [{MIN_SIZE}, {MAX_SIZE}] pixels, got {value}")
+    size = (default[0] if args.width is None else args.width, default[1] if args.height is None else args.height)
 
     out: Path = args.out
-    if out.is_dir():
-        _fail(f"--out {str(out)!r} is a directory; give a file name")
-    if not out.parent.is_dir():
-        _fail(f"the directory of --out does not exist: {str(out.parent)!r}")
     suffix = out.suffix.lower()
     if args.frame is None and suffix != ".gif":
         _fail(f"--out must end in .gif (got {str(out)!r}); use --frame N for a single image")

@@ -1,7 +1,7 @@
 """``l2run train``: train PPO on L2Run from an experiment config, over MPI.
 
     l2run train --config round2 --ranks 2 [--run-dir runs/round2] [--iterations K]
-                [--resume] [--quiet] [--hostfile hosts]
+                [--resume | --overwrite] [--quiet] [--hostfile hosts]
 
 With ``--ranks N > 1`` and not already under mpirun, the command re-launches
 itself under mpirun (:mod:`experiments.mpirun`). ``mpirun -np N l2run train ...``
@@ -10,8 +10,20 @@ works too (each rank then aborts the job itself on an error).
 The launcher starts mpirun in its own session and turns Ctrl-C / SIGTERM into
 SIGUSR1, which mpirun forwards to every rank: the ranks finish the iteration,
 save a checkpoint and exit (mpirun's own SIGINT handling would kill them at
-once). A second Ctrl-C aborts. On a terminal the launcher draws the progress
-bar from progress.csv, since mpirun forwards output only line by line.
+once). A second Ctrl-C aborts. SIGHUP (the terminal closed) is a stop like
+SIGTERM. On a terminal the launcher draws the progress bar from progress.csv,
+since mpirun forwards output only line by line.
+
+Every rank catches stop signals from its first instant (:mod:`baselines_ppo.stop`):
+a Ctrl-C during start-up ends the job with "stopped before the first iteration;
+nothing to save", not with ranks killed by SIGUSR1.
+
+If the launcher itself dies (kill -9, a crash), the ranks do not train on
+unseen: mpirun gets SIGUSR1 from the kernel (``PR_SET_PDEATHSIG``) and forwards
+it, so the ranks finish the iteration and save; and every rank on the
+launcher's host watches the launcher's pid (:class:`LauncherWatch`) and, if the
+iteration has not ended :data:`LAUNCHER_GONE_GRACE_S` seconds later, abandons
+it (the last good checkpoint stays) and exits, which ends the job.
 
 One job per run directory: the trainer's rank 0 holds ``run_dir/.lock``
 (:mod:`baselines_ppo.run_lock`) while it trains. The preflight checks it first,
@@ -23,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,9 +45,14 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from experiments.cli_types import positive_int
 from experiments.mpirun import MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command
 
 CONFIG_TOML = "config.toml"
+#: "<host> <pid> <start time>" of the launcher, for the ranks to watch (LauncherWatch).
+LAUNCHER_ENV = "L2RUN_LAUNCHER"
+#: Seconds the ranks give the current iteration after the launcher died before abandoning it.
+LAUNCHER_GONE_GRACE_S = float(os.environ.get("L2RUN_LAUNCHER_GRACE_S", "20"))
 
 
 class UsageError(Exception):
@@ -46,15 +65,19 @@ def add_parser(subparsers) -> None:
         description="Train PPO on L2Run (or a gymnasium env, see gym_id) from a TOML experiment config.")
     parser.add_argument("--config", default="round2",
                         help="TOML file or bundled config name: quick, round1, round2 (default: round2)")
-    parser.add_argument("--ranks", type=int, default=1,
+    parser.add_argument("--ranks", type=positive_int, default=1,
                         help="MPI processes, one env each (default 1: in this process)")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where checkpoints, logs and the policy go (default: runs/<config name>)")
-    parser.add_argument("--iterations", type=int, default=None,
+    parser.add_argument("--iterations", type=positive_int, default=None,
                         help="stop once this many iterations exist in total, resumed ones included "
                              "(default: enough for ppo.total_timesteps)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue from the run dir's latest checkpoint (a fresh run if it has none)")
+                        help="continue from the run dir's newest complete, readable checkpoint (a new run in "
+                             "an empty run dir)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start a new run in a run dir that holds an earlier one: its files are moved "
+                             "into RUN_DIR/superseded-<time>/ (never deleted)")
     parser.add_argument("--quiet", action="store_true",
                         help="one plain line per iteration instead of a progress bar (for batch logs)")
     parser.add_argument("--hostfile", type=Path, default=None, help="Open MPI hostfile for multi-machine runs")
@@ -68,20 +91,41 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    try:
-        return _run(args)
-    except UsageError as err:
-        print(f"l2run train: error: {err}", file=sys.stderr)
-        return 2
+    from baselines_ppo.stop import StopRequest
+
+    trains_here = launched_by_mpirun() or args.ranks == 1
+    # A rank catches stops before anything slow (config, TensorFlow, the env) starts.
+    with (StopRequest() if trains_here else _NoStop()) as stop:
+        if launched_by_mpirun():
+            LauncherWatch.start_from_env(stop)
+        try:
+            return _run(args, stop)
+        except UsageError as err:
+            print(f"l2run train: error: {err}", file=sys.stderr)
+            return 2
 
 
-def _run(args) -> int:
+class _NoStop:
+    """The launcher's stand-in: it handles stop signals itself (launch_mpirun)."""
+
+    requested = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _run(args, stop=None) -> int:
     from experiments.config import load_config, resolve_config_path
 
     if args.ranks < 1:
         raise UsageError(f"--ranks must be at least 1, got {args.ranks}")
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
+    if args.overwrite and args.resume:
+        raise UsageError("--overwrite starts a new run and --resume continues one: pass one of them")
     try:
         config_path = resolve_config_path(args.config).resolve()
         config = load_config(config_path)
@@ -91,42 +135,70 @@ def _run(args) -> int:
     symmetry_for(config)  # a mirror_augmentation the env cannot do fails here, before mpirun starts
 
     if launched_by_mpirun():
-        return train_in_this_process(args, config, config_path, run_dir)
-    preflight(config, run_dir, args.resume, args.init_from)
+        return train_in_this_process(args, config, config_path, run_dir, stop)
+    preflight(config, run_dir, args.resume, args.init_from, args.overwrite)
     if args.ranks > 1:
         return launch_mpirun(args, config, config_path, run_dir)
-    return train_in_this_process(args, config, config_path, run_dir)
+    return train_in_this_process(args, config, config_path, run_dir, stop)
 
 
-def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = None) -> None:
-    """Checks that need no env and no MPI, done once before mpirun starts N copies."""
-    from baselines_ppo.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = None, overwrite: bool = False) -> None:
+    """Checks that need no env and no MPI, done once before mpirun starts N copies.
+    The trainer's rank 0 applies the same rules again (every launch path goes
+    through it); this only gives the same one line before any rank starts."""
+    from baselines_ppo.checkpoint import CheckpointError, check_can_start, find_resume_point
     from baselines_ppo.run_lock import RunDirBusy, check_unlocked
 
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--run-dir {run_dir} exists and is not a directory")
+    check_writable(run_dir)
     try:
         check_unlocked(run_dir)  # before reading checkpoints a live job may be writing
     except RunDirBusy as err:
         raise UsageError(str(err)) from None
-    latest = latest_checkpoint(run_dir)
-    if latest is None:
+    except OSError as err:
+        raise UsageError(f"cannot write to run directory {run_dir} ({err.strerror or err}); "
+                         "choose a writable --run-dir") from None
+    if overwrite:
         if init_from is not None:
             check_init_source(config, init_from)
         return
-    if not resume:
-        raise UsageError(f"{run_dir} already holds a run (checkpoint {latest.name}): pass --resume to continue "
-                         "it, or choose another --run-dir")
+    point = find_resume_point(run_dir)
     try:
-        saved = load_checkpoint(latest).config
+        check_can_start(run_dir, point)
     except CheckpointError as err:
         raise UsageError(str(err)) from None
+    if point.data is None:
+        if init_from is not None:
+            check_init_source(config, init_from)
+        return
+    latest = point.path
+    if not resume:
+        raise UsageError(f"{run_dir} already holds a run (checkpoint {latest.name}): pass --resume to continue "
+                         "it, --overwrite to set it aside and start anew, or choose another --run-dir")
+    saved = point.data.config
     for key, wanted in (("hidden_sizes", list(config.ppo.hidden_sizes)), ("activation", config.ppo.activation)):
         if saved.get(key) != wanted:
             raise UsageError(f"checkpoint {latest} was trained with ppo.{key} = {saved.get(key)}, but the config "
                              f"has ppo.{key} = {wanted}; resume with the checkpoint's settings or choose "
                              "another --run-dir")
     check_same_env(config, run_dir)
+
+
+def check_writable(run_dir: Path) -> None:
+    """One line, before any rank starts, if run_dir cannot be created or written
+    (a read-only mount, another user's directory): a file is created and deleted
+    in it (or in its nearest existing parent), the one test that also holds for
+    root, who passes every permission check."""
+    import tempfile
+
+    existing = next(p for p in (run_dir, *run_dir.parents) if p.exists())
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".l2run-write-test-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write to run directory {run_dir} ({existing} is not writable: "
+                         f"{err.strerror or err}); choose a writable --run-dir") from None
 
 
 def check_init_source(config, init_from: Path) -> None:
@@ -213,14 +285,14 @@ def symmetry_for(config):
     return env_symmetry(config.env)
 
 
-def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int:
+def train_in_this_process(args, config, config_path: Path, run_dir: Path, stop=None) -> int:
     """Train as one rank of the current MPI world (a world of 1 without mpirun)."""
     from baselines_ppo.tf_util import limit_threads
 
     limit_threads()  # before anything starts TensorFlow
     from baselines_ppo import mpi
     from baselines_ppo.checkpoint import CheckpointError
-    from baselines_ppo.run_lock import RunDirBusy
+    from baselines_ppo.run_lock import RunDirBusy, RunDirUnwritable
     from baselines_ppo.trainer import train
     from experiments.config import config_to_dict, config_to_toml
 
@@ -231,8 +303,8 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
         result = train(make_env_fn(config), config.ppo, run_dir, iterations=args.iterations, resume=args.resume,
                        quiet=args.quiet, progress=args.progress, metadata=config_to_dict(config),
                        run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config),
-                       init_from=args.init_from)
-    except (CheckpointError, RunDirBusy) as err:  # raised identically on every rank
+                       init_from=args.init_from, overwrite=args.overwrite, stop=stop)
+    except (CheckpointError, RunDirBusy, RunDirUnwritable) as err:  # raised identically on every rank
         if mpi.is_root():
             print(f"l2run train: error: {err}", file=sys.stderr)
         return 2
@@ -243,9 +315,14 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path) -> int
             mpi.abort_on_exception(err)  # the other ranks would wait for this one forever
         raise
     if mpi.is_root():
-        state = "stopped" if result.interrupted else "done"
-        print(f"l2run train: {state} at iteration {result.iterations} ({result.timesteps} steps); "
-              f"run dir {run_dir}", file=sys.stderr)
+        if not result.started:
+            print("l2run train: stopped before the first iteration; nothing to save", file=sys.stderr)
+        else:
+            state = "stopped" if result.interrupted else "done"
+            print(f"l2run train: {state} at iteration {result.iterations} ({result.timesteps} steps); "
+                  f"run dir {run_dir}", file=sys.stderr)
+    # 0 for a stop before the first iteration too: the request was honoured and
+    # the run dir is consistent, as after a stop that saved (make train relies on it).
     return 0
 
 
@@ -260,6 +337,8 @@ def train_command(args, config_path: Path, run_dir: Path, progress: str) -> List
         cli_args += ["--iterations", args.iterations]
     if args.resume:
         cli_args.append("--resume")
+    if args.overwrite:
+        cli_args.append("--overwrite")
     if args.init_from is not None:
         cli_args += ["--init-from", args.init_from.resolve()]
     if args.quiet:
@@ -275,20 +354,26 @@ def launch_mpirun(args, config, config_path: Path, run_dir: Path) -> int:
     follow = not args.quiet and sys.stderr.isatty()
     progress = args.progress or ("none" if follow else "lines")
     command = train_command(args, config_path, run_dir, progress)
-    process = subprocess.Popen(command, env=launch_environment(), start_new_session=True)
+    env = launch_environment()
+    env[LAUNCHER_ENV] = f"{socket.gethostname()} {os.getpid()} {process_start_time(os.getpid())}"
+    process = subprocess.Popen(command, env=env, start_new_session=True,
+                               preexec_fn=_stop_when_launcher_dies(os.getpid()))
 
     stops = []
 
     def request_stop(signum, frame):
         stops.append(signum)
         if len(stops) == 1:
-            print("\nl2run train: stopping after the current iteration (checkpoint follows); "
-                  "Ctrl-C again to abort now", file=sys.stderr, flush=True)
+            _say("\nl2run train: stopping after the current iteration (it is saved; if training has not started "
+                 "yet, nothing is); Ctrl-C again to abort now")
+            # a rank still starting Python would die of SIGUSR1: wait (briefly) until each has its handler
+            wait_for_stop_handlers(process.pid, expected=args.ranks if args.hostfile is None else None)
             process.send_signal(signal.SIGUSR1)
         else:
             process.send_signal(signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal was closed
+    previous = {sig: signal.signal(sig, request_stop) for sig in stop_signals}
     follower = None
     if follow:
         iterations = args.iterations or config.ppo.total_iterations(args.ranks)
@@ -303,10 +388,146 @@ def launch_mpirun(args, config, config_path: Path, run_dir: Path) -> int:
             follower.stop()
     if code != 0:
         reason = f"signal {-code}" if code < 0 else f"status {code}"
-        print(f"l2run train: mpirun exited with {reason}; see the messages above. The last good checkpoint "
-              f"in {run_dir} is intact: continue with --resume", file=sys.stderr)
+        _say(f"l2run train: mpirun exited with {reason}; see the messages above. {checkpoint_state(run_dir)}")
         return code if code > 0 else 128 - code
     return 0
+
+
+def checkpoint_state(run_dir: Path) -> str:
+    """What a failed job left to resume, checked, never assumed."""
+    from baselines_ppo.checkpoint import find_resume_point
+
+    try:
+        point = find_resume_point(run_dir)
+    except OSError as err:
+        return f"Cannot read {run_dir} ({err.strerror or err})."
+    if point.data is None:
+        return f"{run_dir} holds no checkpoint to resume: nothing was saved."
+    return (f"The last good checkpoint in {run_dir} is {point.path.name} (iteration {point.data.iteration}): "
+            "continue with --resume")
+
+
+def _say(text: str) -> None:
+    """Print to stderr; a closed terminal (SIGHUP) must not turn a stop into a traceback."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def process_start_time(pid: int) -> str:
+    """The start time of ``pid`` in clock ticks since boot ("" if unknown): with the
+    pid it names one process, whatever later reuses the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def _stop_when_launcher_dies(launcher_pid: int):
+    """preexec_fn for mpirun (Linux): the kernel sends it SIGUSR1 when the launcher
+    dies, however it dies, and mpirun forwards that to every rank as a stop.
+    None elsewhere (the ranks' LauncherWatch still covers the launcher's host)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def preexec():
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGUSR1), 0, 0, 0)
+        if os.getppid() != launcher_pid:  # the launcher died before prctl: stop at once
+            os._exit(1)
+    return preexec
+
+
+def wait_for_stop_handlers(mpirun_pid: int, expected: Optional[int], timeout: float = 15.0) -> None:
+    """Wait until the ranks mpirun started on this host (``expected`` of them if
+    known) catch SIGUSR1 (Linux /proc); returns at ``timeout`` regardless."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ranks = _local_ranks(mpirun_pid)
+        if ranks is None:
+            return  # no /proc: cannot tell
+        if (expected is None or len(ranks) >= expected) and all(ranks.values()):
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
+def _local_ranks(mpirun_pid: int) -> Optional[dict]:
+    """{pid: catches SIGUSR1} of mpirun's child processes running experiments.cli."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    found = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            if int(fields.get("PPid", "0")) != mpirun_pid:
+                continue
+            if b"experiments.cli" not in (entry / "cmdline").read_bytes():
+                continue
+        except (OSError, ValueError):
+            continue
+        found[int(entry.name)] = bool(int(fields.get("SigCgt", "0"), 16) & (1 << (signal.SIGUSR1 - 1)))
+    return found
+
+
+class LauncherWatch(threading.Thread):
+    """In a rank: notices that the launcher that started mpirun is gone.
+
+    Then it requests a stop (the iteration ends and is saved, as after Ctrl-C),
+    and if the rank is still alive ``grace`` seconds later it abandons the
+    iteration: os._exit, which makes mpirun end every rank; the last good
+    checkpoint is untouched (saves are atomic). Only ranks on the launcher's host
+    can see its pid; elsewhere mpirun's forwarded SIGUSR1 does the job.
+    """
+
+    def __init__(self, stop, host: str, pid: int, start_time: str, grace: float, interval: float = 0.5):
+        super().__init__(daemon=True, name="launcher-watch")
+        self.stop, self.pid, self.start_time, self.grace, self.interval = stop, pid, start_time, grace, interval
+        self.host = host
+        self.speaker = os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", "0") == "0"
+
+    @classmethod
+    def start_from_env(cls, stop) -> Optional["LauncherWatch"]:
+        try:
+            host, pid, start_time = os.environ[LAUNCHER_ENV].split(" ")
+        except (KeyError, ValueError):
+            return None
+        if host != socket.gethostname():
+            return None
+        watch = cls(stop, host, int(pid), start_time, LAUNCHER_GONE_GRACE_S)
+        watch.start()
+        return watch
+
+    def launcher_alive(self) -> bool:
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        state = stat[stat.rindex(")") + 2:].split()[0]
+        return state not in ("Z", "X") and process_start_time(self.pid) == self.start_time
+
+    def run(self):
+        while self.launcher_alive():
+            time.sleep(self.interval)
+        if self.speaker:
+            _say(f"l2run train: the launcher (pid {self.pid}) is gone: stopping after this iteration (saved), "
+                 f"or abandoning it in {self.grace:g} s")
+        self.stop.request("launcher gone")
+        time.sleep(self.grace)
+        if self.speaker:
+            _say("l2run train: the iteration did not end in time after the launcher died: abandoning it; the "
+                 "last good checkpoint is intact")
+        os._exit(3)
 
 
 class ProgressFollower(threading.Thread):

@@ -24,6 +24,18 @@ from .constants import NO_OBSTACLE
 FIRST_OBSTACLES = 3
 """Spheres placed in the first 5 m (round 1 had only these)."""
 
+DIFFICULTIES = (0, 1, 2)
+
+
+def check_difficulty(difficulty, name: str = "difficulty") -> int:
+    """``difficulty`` as an int, or a ValueError naming it (as ``name``). Only
+    integers count: ``True == 1`` and ``2.0 == 2``, so a bool or a float would
+    pass a plain ``in (0, 1, 2)`` test and run a course nobody asked for."""
+    if isinstance(difficulty, (bool, np.bool_)) or not isinstance(difficulty, (int, np.integer)) \
+            or difficulty not in DIFFICULTIES:
+        raise ValueError(f"{name} must be 0, 1 or 2 (an int), got {difficulty!r} ({type(difficulty).__name__})")
+    return int(difficulty)
+
 
 @dataclasses.dataclass(frozen=True)
 class Course:
@@ -63,8 +75,7 @@ class Course:
 
 def generate_course(difficulty: int, max_obstacles: int, rng: np.random.Generator) -> Course:
     """Draw a course for ``difficulty`` (0, 1, 2) with at most ``max_obstacles`` spheres."""
-    if difficulty not in (0, 1, 2):
-        raise ValueError(f"difficulty must be 0, 1 or 2, got {difficulty!r}")
+    difficulty = check_difficulty(difficulty)
     if max_obstacles < 0:
         raise ValueError(f"max_obstacles must be >= 0, got {max_obstacles!r}")
     rows = []

@@ -2,8 +2,9 @@
 
 Observation: the challenge's 41 floats (``OBSERVATION_NAMES``), float64.
 Action: 18 muscle excitations in the model's order (``MUSCLE_NAMES``); values
-outside [0, 1] are clipped, as the simulator cannot use them; a wrong shape,
-NaN or inf is a ``ValueError``.
+outside [0, 1] are clipped, as the simulator cannot use them; None, a wrong
+shape, a non-real dtype (complex, bool, strings, objects), NaN or inf is a
+``ValueError``.
 Reward: metres the pelvis moved forward in this 10 ms step, so the episode sum
 is the challenge score. Shaped rewards live in ``rewards/`` and read ``info``.
 Termination: pelvis height below 0.65 m (fell). Truncation: ``max_steps`` steps,
@@ -26,12 +27,30 @@ from .constants import (
     PELVIS_X,
     PELVIS_Y,
 )
-from .course import Course, generate_course
+from .course import Course, check_difficulty, generate_course
 from .model_file import resolve_model_path
 from .simulator import GRADER_INTEGRATOR, SimulationError, Simulator, set_opensim_log_level
 
 #: The 2017 grader's integrator accuracy; 3e-2 was the teams' training speed-up.
 GRADER_ACCURACY = 1e-3
+
+
+def _count(value, name: str, minimum: int) -> int:
+    """An int >= minimum, or a ValueError naming it (a bool is no count: True == 1)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def _accuracy(value, name: str, alternatives: str = "") -> float:
+    """A float in (0, 1), or a ValueError naming it (not float()'s TypeError for None)."""
+    try:
+        accuracy = float(value)
+    except (TypeError, ValueError):
+        accuracy = None
+    if isinstance(value, (bool, np.bool_)) or accuracy is None or not 0.0 < accuracy < 1.0:
+        raise ValueError(f"{name} must be a number in (0, 1){alternatives}, got {value!r}")
+    return accuracy
 
 
 class L2RunEnv(gym.Env):
@@ -77,22 +96,14 @@ class L2RunEnv(gym.Env):
         retry_accuracy: Optional[float] | str = "auto",
         integrator: str = GRADER_INTEGRATOR,
     ):
-        if difficulty not in (0, 1, 2):
-            raise ValueError(f"difficulty must be 0, 1 or 2, got {difficulty!r}")
-        if not isinstance(max_obstacles, (int, np.integer)) or max_obstacles < 0:
-            raise ValueError(f"max_obstacles must be a non-negative integer, got {max_obstacles!r}")
-        if not 0.0 < float(integrator_accuracy) < 1.0:
-            raise ValueError(f"integrator_accuracy must be in (0, 1), got {integrator_accuracy!r}")
-        if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-        self.difficulty = int(difficulty)
-        self.max_obstacles = int(max_obstacles)
-        self.integrator_accuracy = float(integrator_accuracy)
-        self.max_steps = int(max_steps)
-        if retry_accuracy == "auto":
+        self.difficulty = check_difficulty(difficulty)
+        self.max_obstacles = _count(max_obstacles, "max_obstacles", 0)
+        self.integrator_accuracy = _accuracy(integrator_accuracy, "integrator_accuracy")
+        self.max_steps = _count(max_steps, "max_steps", 1)
+        if isinstance(retry_accuracy, str) and retry_accuracy == "auto":
             retry_accuracy = self.integrator_accuracy / 10
-        elif retry_accuracy is not None and not 0.0 < float(retry_accuracy) < 1.0:
-            raise ValueError(f"retry_accuracy must be in (0, 1), 'auto' or None, got {retry_accuracy!r}")
+        elif retry_accuracy is not None:
+            retry_accuracy = _accuracy(retry_accuracy, "retry_accuracy", ", 'auto' or None")
         self.model_path = resolve_model_path(model_path)
         set_opensim_log_level(opensim_log_level)
         self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy, retry_accuracy,
@@ -106,7 +117,10 @@ class L2RunEnv(gym.Env):
 
     # -- gymnasium API --------------------------------------------------------
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
-        super().reset(seed=seed)
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        super().reset(seed=None if seed is None else int(seed))
         course = self._course_from(options) if options else None
         if course is None:
             course = generate_course(self.difficulty, self.max_obstacles, self.np_random)
@@ -149,10 +163,19 @@ class L2RunEnv(gym.Env):
 
     # -- helpers --------------------------------------------------------------
     def _validated_action(self, action) -> np.ndarray:
+        if action is None:
+            raise ValueError(f"action must be an array of {ACTION_SIZE} excitations, got None")
         try:
-            excitations = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError) as err:
+            raw = np.asarray(action)
+        except (TypeError, ValueError) as err:  # e.g. ragged nesting
             raise ValueError(f"action must be {ACTION_SIZE} numbers, got {action!r}") from err
+        if raw.dtype.kind == "c":  # float() would drop the imaginary part with only a warning
+            raise ValueError(f"action must be real-valued excitations, got complex values (dtype {raw.dtype})")
+        if raw.dtype.kind not in "iuf":  # bool, strings, None or other objects inside
+            raise ValueError(
+                f"action must be {ACTION_SIZE} numbers (real excitations), got dtype {raw.dtype}: {action!r}"
+            )
+        excitations = raw.astype(np.float64)
         if excitations.shape != (ACTION_SIZE,):
             raise ValueError(
                 f"action must have shape ({ACTION_SIZE},) (one excitation per muscle), "

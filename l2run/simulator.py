@@ -51,6 +51,7 @@ from .constants import (
     TRACKED_BODIES,
 )
 from .course import Course
+from .integrator_stats import IntegratorCounts, read_counts
 
 #: Foot contact spheres of gait9dof18musc that obstacles push against.
 FOOT_SPHERES = ("r_heel", "l_heel", "r_toe", "l_toe")
@@ -146,6 +147,7 @@ class Simulator:
             muscles.get(i).getMaxIsometricForce() for i in (PSOAS_L_MUSCLE, PSOAS_R_MUSCLE)
         )
         self._manager: Optional[opensim.Manager] = None
+        self._retired_counts = IntegratorCounts()  # of the integrators already replaced
         self._step_bounds: tuple[Optional[float], Optional[float]] = (None, None)
         self.course = Course(np.zeros((0, 3)))
         self.time_steps = 0
@@ -239,7 +241,7 @@ class Simulator:
         for muscle, max_force, strength in zip(self._psoas, self._psoas_max_force, course.psoas):
             muscle.setMaxIsometricForce(max_force * strength)
         self.course = course
-        self._manager = None  # release the old integrator before building anew
+        self._retire_manager()  # release the old integrator before building anew
         self.state = self.model.initSystem()
         self._cache_handles()
         for constant in self._excitations:
@@ -276,7 +278,7 @@ class Simulator:
             self._integrate_to(target)
         except SimulationError:
             if y_before is None:
-                self._manager = None
+                self._retire_manager()
                 raise
             self.retries += 1
             before = opensim.State(self.state)
@@ -286,7 +288,7 @@ class Simulator:
             try:
                 self._integrate_to(target)
             except SimulationError:
-                self._manager = None
+                self._retire_manager()
                 raise
             self._start_manager(opensim.State(self.state), self.integrator_accuracy, self._method)
         self.time_steps += 1
@@ -307,6 +309,7 @@ class Simulator:
         be owned by the caller: a state returned by the previous integrator
         dies with it."""
         self.state = state
+        self._retire_manager()
         self._manager = opensim.Manager(self.model)
         self._manager.setIntegratorMethod(method)
         self._manager.setIntegratorAccuracy(accuracy)
@@ -316,6 +319,23 @@ class Simulator:
         if maximum is not None:
             self._manager.setIntegratorMaximumStepSize(maximum)
         self._manager.initialize(state)
+
+    def _retire_manager(self) -> None:
+        if self._manager is not None:
+            counts = read_counts(self._manager)
+            if counts is not None:
+                self._retired_counts = self._retired_counts + counts
+        self._manager = None
+
+    def integrator_counts(self) -> Optional[IntegratorCounts]:
+        """Internal steps taken/attempted by every integrator this simulator
+        ran since construction (retries included); None where the opensim build
+        hides them (``l2run.integrator_stats``). A diagnostic for benchmarks:
+        differences between two calls count the work of the steps between."""
+        current = read_counts(self._manager) if self._manager is not None else IntegratorCounts()
+        if current is None:
+            return None
+        return self._retired_counts + current
 
     # -- reading --------------------------------------------------------------
     @property

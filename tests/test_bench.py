@@ -60,6 +60,40 @@ def test_bench_min_excitation_compares_floors_on_the_same_actions(capsys):
     assert re.search(r"^\s+0\.05\s+(\d+)\s+[\d.]+\s+[\d.]+\s+-?[\d.]+$", out, re.M), out
 
 
-def test_bench_min_excitation_rejects_a_floor_outside_the_excitation_range():
-    with pytest.raises(SystemExit, match=r"--floors must lie in \[0, 1\), got \[1.5\]"):
+def test_bench_min_excitation_rejects_a_floor_outside_the_excitation_range(capsys):
+    with pytest.raises(SystemExit) as exit_info:
         main(["bench", "min-excitation", "--floors", "0", "1.5"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("argument --floors: expected a number in [0, 1), got '1.5'")
+
+
+def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
+    args = ["bench", "policy", "--episodes", "1", "--max-steps", "15",
+            "--variants", "sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "pretrained/round2/policy.npz" in out  # the default: the shipped policy, in its training env
+    assert "semi_explicit_euler2 at 0.03, floor 0.05" in out
+    number = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%\s+(\d+)%\s+(\d+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%"
+    rows = {}
+    for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3"):
+        row = re.search(r"^\s+" + re.escape(variant) + number, out, re.M)
+        assert row, out
+        rows[variant] = row.groups()
+    steps, _, ratio, _, _, length, _, taken, tried, _ = rows["sampled"]
+    assert int(steps) == 15 and float(ratio) == 1.0 and int(length) == 15
+    assert 1 <= float(taken) <= float(tried)  # the integrator's internal steps per 10 ms step
+    floored = rows["sampled+floor=0.15+max_step=2e-3"]
+    assert int(floored[3]) >= int(rows["sampled"][3])  # raising to 0.15 only adds excitations at the lower bound
+    assert float(floored[7]) >= 5  # a maximum step of 2 ms: at least 5 internal steps per 10 ms
+
+
+def test_bench_policy_rejects_bad_variants():
+    with pytest.raises(SystemExit, match="actions must be one of"):
+        main(["bench", "policy", "--variants", "greedy"])
+    with pytest.raises(SystemExit, match=r"floor must lie in \[0, 1\)"):
+        main(["bench", "policy", "--variants", "sampled+floor=1.5"])
+    with pytest.raises(SystemExit, match="options are floor="):
+        main(["bench", "policy", "--variants", "sampled+speed=2"])
+    with pytest.raises(SystemExit, match="exported policy or a run directory"):
+        main(["bench", "policy", "--policy", "random"])

@@ -105,8 +105,9 @@ def test_crash_before_latest_is_updated_resumes_the_previous_one(tmp_path, monke
     assert (tmp_path / "checkpoints" / "ckpt-00000002").is_dir()  # complete, but never became latest
     latest = latest_checkpoint(tmp_path)
     assert latest.name == "ckpt-00000001"
-    clean_abandoned(tmp_path, latest)  # the abandoned timeline goes
+    clean_abandoned(tmp_path, latest)  # the abandoned timeline goes, aside: nothing is deleted
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt-00000001"]
+    assert [p.name for p in tmp_path.glob("superseded-*/checkpoints/*")] == ["ckpt-00000002"]
     save_checkpoint(tmp_path, fake_data(2), keep=3)
     assert latest_checkpoint(tmp_path).name == "ckpt-00000002"
 

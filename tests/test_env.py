@@ -1,4 +1,6 @@
 """L2RunEnv on the real OpenSim 4.6 simulator (no mocks)."""
+import re
+
 import gymnasium
 import numpy as np
 import pytest
@@ -252,3 +254,61 @@ def test_semi_explicit_euler_stays_near_the_graders_trajectory():
     assert np.abs(fast[:n, pelvis] - grader[:n, pelvis]).max() < 0.02
     with pytest.raises(ValueError, match="integrator must be one of"):
         l2run.L2RunEnv(integrator="leapfrog")
+
+
+# -- issue 13: values that used to slip through -----------------------------------------
+@pytest.mark.parametrize("difficulty", [True, False, 2.0, 1.5, "2", None, 3, -1])
+def test_difficulty_must_be_an_int_0_1_or_2(difficulty):
+    """True == 1 and 2.0 == 2, so a plain ``in (0, 1, 2)`` let a bool or a float through."""
+    message = rf"difficulty must be 0, 1 or 2 \(an int\), got {re.escape(repr(difficulty))}"
+    with pytest.raises(ValueError, match=message):
+        l2run.L2RunEnv(difficulty=difficulty)
+    with pytest.raises(ValueError, match=message):
+        generate_course(difficulty, 3, np.random.default_rng(0))
+    from experiments.envs import EnvConfig
+
+    with pytest.raises(ValueError, match="env." + message):
+        EnvConfig(difficulty=difficulty)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_obstacles": True}, r"max_obstacles must be an integer >= 0, got True \(bool\)"),
+        ({"max_steps": True}, r"max_steps must be an integer >= 1, got True \(bool\)"),
+        ({"max_steps": 10.0}, r"max_steps must be an integer >= 1, got 10.0 \(float\)"),
+        ({"integrator_accuracy": None}, r"integrator_accuracy must be a number in \(0, 1\), got None"),
+        ({"integrator_accuracy": "fast"}, r"integrator_accuracy must be a number in \(0, 1\), got 'fast'"),
+        ({"integrator_accuracy": 1e-3j}, r"integrator_accuracy must be a number in \(0, 1\), got 0.001j"),
+        ({"retry_accuracy": "x"}, r"retry_accuracy .* got 'x'"),
+    ],
+)
+def test_constructor_arguments_of_the_wrong_type(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        l2run.L2RunEnv(**kwargs)
+
+
+@pytest.mark.filterwarnings("error")  # complex values used to pass with only a ComplexWarning
+@pytest.mark.parametrize(
+    "action, message",
+    [
+        (None, r"action must be an array of 18 excitations, got None"),  # was "got shape ()"
+        (np.full(18, 0.5 + 0.1j), r"real-valued excitations, got complex values \(dtype complex128\)"),
+        (np.full(18, 0.5, dtype=np.complex64), r"complex values \(dtype complex64\)"),
+        (["0.5"] * 18, r"18 numbers .*dtype <U3"),  # strings were converted silently
+        (np.ones(18, dtype=bool), r"18 numbers .*dtype bool"),
+        ([None] * 18, r"18 numbers .*dtype object"),  # was reported as 18 non-finite values
+    ],
+)
+def test_actions_must_be_real_numbers(env, action, message):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        env.step(action)
+
+
+@pytest.mark.parametrize("seed", [-1, True, 1.5, "0"])
+def test_reset_seed_must_be_a_non_negative_int(env, seed):
+    with pytest.raises(ValueError, match=rf"seed must be an integer >= 0 or None, got {re.escape(repr(seed))}"):
+        env.reset(seed=seed)
+    obs, _ = env.reset(seed=np.int64(3))  # numpy integers are integers
+    assert obs.shape == (C.OBSERVATION_SIZE,)

@@ -80,9 +80,11 @@ def test_bad_policy_files(tmp_path, policy_file, message):
     assert message in str(exit_info.value) and str(path) in str(exit_info.value)
 
 
-def test_bad_out_directory(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
+def test_bad_out_directory(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--policy", "random", *EVAL_ARGS, "--out", str(tmp_path / "no" / "r.json")])
+    assert exit_info.value.code == 2  # argparse, before any episode (experiments.cli_types)
+    assert "does not exist" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_evaluation_uses_the_graders_integrator_whatever_the_policy_trained_with(tmp_path):

@@ -41,7 +41,7 @@ def write(tmp_path, text):
     ("[ppo]\nnormalize_observations = 1\n", r"ppo.normalize_observations must be true or false, got 1 \(int\)"),
     ("[ppo]\nhidden_sizes = [64, \"x\"]\n", r"ppo.hidden_sizes must be a list of integers, got \[64, 'x'\]"),
     ("[env]\ndifficulty = \"2\"\n", r"env.difficulty must be an integer, got '2' \(str\)"),
-    ("[env]\ndifficulty = 3\n", r"env.difficulty must be 0, 1 or 2, got 3"),
+    ("[env]\ndifficulty = 3\n", r"env.difficulty must be 0, 1 or 2 \(an int\), got 3 \(int\)"),
     ("[ppo]\nsteps_per_rank = 100\n", r"steps_per_rank \(100\) must be divisible by ppo.minibatch_size \(64\)"),
     ("[ppo]\nseed = 3\n", r"set the seed at the top level"),
     ("seed = -2\n", r"seed must be a non-negative integer, got -2"),
@@ -76,4 +76,4 @@ def test_toml_roundtrip_and_seed_propagation(tmp_path):
         assert load_config(write(tmp_path, config_to_toml(bundled))) == bundled
     assert config_to_dict(config)["env"]["reward"] == {"velocity": 2.0}
     assert ExperimentConfig(seed=3).ppo.seed == 3
-    assert load_config(write(tmp_path, "seed = 1\n")).name == "exp"  # name defaults to the file stem
+    assert load_config(write(tmp_path, "seed = 1\n[ppo]\n")).name == "exp"  # name defaults to the file stem

@@ -46,6 +46,19 @@ def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     assert [episode["seed"] for episode in report["episodes"]] == [0, 1]
     assert report["env"]["integrator_accuracy"] == 1e-3 and report["env"]["difficulty"] == 2
     assert os.path.getsize(out / "gait.gif") > 0
+    # the line's checkpoint travels with the runner, and --init-from OUT continues it
+    assert (out / "checkpoints" / "latest").read_text().strip() == "ckpt-00000001"
+    shipped_ckpt = out / "checkpoints" / "ckpt-00000001"
+    assert sum(f.stat().st_size for f in shipped_ckpt.iterdir()) < 1_000_000
+    continued = l2run("train", "--config", out / "config.toml", "--ranks", 2, "--iterations", 2,
+                      "--run-dir", tmp_path / "continued", "--init-from", out, "--quiet", timeout=120)
+    assert continued.returncode == 0, continued.stderr[-3000:]
+    lineage = json.loads((tmp_path / "continued" / "lineage.json").read_text())
+    assert lineage["kind"] == "checkpoint" and lineage["iteration"] == 1
+    assert lineage["init_from"] == str(shipped_ckpt)
+    progress = (tmp_path / "continued" / "progress.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in progress[1:]] == ["2"]
+    assert len((tmp_path / "continued" / "parent_progress.csv").read_text().splitlines()) == 2  # header + row 1
 
     default = ship(run_dir, tmp_path / "default", 1)
     assert default.returncode == 0, default.stderr[-3000:]

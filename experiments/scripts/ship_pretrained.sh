@@ -7,7 +7,11 @@
 # POLICY=path to ship another, e.g. one picked on held-out seeds), scores it
 # like the 2017 grader (Runge-Kutta-Merson at 1e-3, round-2 course, seeds 0..EPISODES-1,
 # split over the cores), and writes into OUT_DIR: policy.npz, config.toml,
-# progress.csv, curves.png, gait.gif (seed 0) and evaluation.json.
+# progress.csv (and parent_progress.csv, lineage.json of a run started with --init-from),
+# curves.png, gait.gif (seed 0), evaluation.json, and the line's latest checkpoint
+# (save_line.sh), so that on any machine
+#   l2run train --config OUT_DIR/config.toml --init-from OUT_DIR --run-dir runs/NEW --ranks 2
+# continues the very line that produced the runner.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 run_dir="${1:?usage: ship_pretrained.sh RUN_DIR [OUT_DIR] [EPISODES]}"
@@ -16,10 +20,10 @@ episodes="${3:-10}"
 bin="${VENV:-$here/.venv}/bin"
 policy="${POLICY:-$run_dir/best_policy.npz}"
 [ -f "$policy" ] || { echo "no policy file $policy: train first, or set POLICY to an exported .npz" >&2; exit 2; }
-mkdir -p "$out"
+[ -f "$run_dir/checkpoints/latest" ] \
+    || { echo "no complete checkpoint in $run_dir/checkpoints: cannot ship the line's checkpoint" >&2; exit 2; }
+"$here/experiments/scripts/save_line.sh" "$run_dir" "$out"  # checkpoint, config, curves
 cp "$policy" "$out/policy.npz"
-cp "$run_dir/config.toml" "$run_dir/progress.csv" "$out/"
-"$bin/l2run" plot "$run_dir" --out "$out/curves.png"
 "$bin/l2run" evaluate --policy "$out/policy.npz" --episodes "$episodes" --difficulty 2 --max-obstacles 10 \
     --accuracy 1e-3 --seed 0 --ranks "$(nproc)" --quiet --out "$out/evaluation.json"
 "$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 5 --fps 20 \

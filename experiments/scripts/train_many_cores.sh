@@ -5,7 +5,8 @@
 #
 # Ranks = cores (override with RANKS=N, the config with CONFIG=path). Each rank runs
 # one env and a copy of the policy; gradients are averaged across ranks every
-# minibatch, so N ranks collect N x 2048 steps per iteration. Re-running the script
+# minibatch, so N ranks collect N x steps_per_rank steps per iteration (the config's
+# batch schedule: 2048 per rank for the first 1M steps, then 8192). Re-running the script
 # resumes from the run's latest checkpoint. `l2run train --ranks N` starts mpirun
 # itself and turns Ctrl-C or SIGTERM (from you or a batch system) into "finish the
 # iteration, save a checkpoint, exit"; a second Ctrl-C aborts at once. Watch with

@@ -1,0 +1,57 @@
+"""Stop requests: SIGINT, SIGTERM, SIGHUP or SIGUSR1 become a flag the trainer checks.
+
+Why a module of its own (no numpy, no TensorFlow): a rank must catch a stop
+from its first instant. ``l2run train`` forwards Ctrl-C to its ranks as
+SIGUSR1, whose default action kills the process; a rank still importing
+TensorFlow or building its env (the first ~10 s) would die with "signal 10"
+instead of stopping. So the entry point installs a :class:`StopRequest` before
+any heavy import and hands it to ``train(stop=...)``, which checks it once
+before the first iteration ("stopped before the first iteration; nothing to
+save") and after every iteration (save, then return).
+
+A second SIGINT, SIGTERM or SIGHUP raises KeyboardInterrupt: the user insists.
+SIGUSR1 never does (it is what mpirun forwards, possibly more than once).
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Dict, Optional
+
+
+class StopRequest:
+    """Turns stop signals into ``requested``, checked between iterations.
+
+    Handlers are installed only from the main thread and restored on exit.
+    ``request(reason)`` sets the flag from code (e.g. a thread that saw the
+    launcher die); ``reason`` says why, for the final message.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
+
+    def __init__(self):
+        self.requested = False
+        self.reason: Optional[str] = None
+        self._previous: Dict[int, Any] = {}
+
+    def request(self, reason: Optional[str] = None) -> None:
+        if not self.requested:
+            self.reason = reason
+        self.requested = True
+
+    def _handle(self, signum, frame):
+        if self.requested and signum != signal.SIGUSR1:
+            raise KeyboardInterrupt
+        self.request(signal.Signals(signum).name)
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread() and not self._previous:
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        return False

@@ -1,0 +1,218 @@
+"""Choosing a runner honestly: score candidates on some seeds, report on others.
+
+A run's candidates are its snapshots (:mod:`baselines_ppo.snapshots`),
+``best_policy.npz`` and the last ``policy.npz`` (files with the same bytes
+count once), each in both deterministic modes of
+:meth:`baselines_ppo.export.ExportedPolicy.act` ("expected": the mean of the
+clipped Gaussian, "mean": the clipped mean; which is better depends on the
+policy). Every (candidate, mode) is scored on the *selection* seeds at the
+grader's settings; the winner is then scored on *report* seeds that the
+selection never saw, and only that second number is the runner's score --
+picking the best of many on the same seeds it is reported on would flatter it.
+
+The (candidate, mode, seed) episodes are spread round-robin over the MPI ranks,
+so the work balances whatever the number of candidates.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from baselines_ppo.export import ACT_MODES, BEST_POLICY_FILE, POLICY_FILE, PolicyFileError, load_policy
+from baselines_ppo.snapshots import list_snapshots
+
+from .envs import EnvConfig, make_env
+from .evaluation import FELL, EpisodeResult, run_episode
+
+
+class SelectionError(ValueError):
+    """Bad input to a selection: printed as one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    name: str  # e.g. "snapshots/policy-00000760.npz", "best_policy.npz"
+    path: Path
+    iteration: Optional[int]
+    timesteps: Optional[int]
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> List[int]:
+    """'100-115', '0,3,7' or '5' (or a mix: '0-4,9') -> sorted distinct seeds >= 0."""
+    seeds = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:
+                low, high = part.split("-", 1)
+                first, last = int(low), int(high)
+                if last < first:
+                    raise ValueError
+                seeds.update(range(first, last + 1))
+            else:
+                seeds.add(int(part))
+        except ValueError:
+            raise SelectionError(f"{option} {text!r}: expected seeds like 100-115, 0,3,7 or 5") from None
+    if not seeds or min(seeds) < 0:
+        raise SelectionError(f"{option} {text!r}: seeds must be integers >= 0")
+    return sorted(seeds)
+
+
+def check_disjoint(selection: Sequence[int], report: Sequence[int]) -> None:
+    """The reported score must come from seeds the selection never saw."""
+    shared = sorted(set(selection) & set(report))
+    if shared:
+        listed = ", ".join(map(str, shared[:10])) + (" ..." if len(shared) > 10 else "")
+        raise SelectionError(f"--seeds and --report-seeds share seed(s) {listed}: the reported score must come "
+                             "from seeds the selection never saw; choose disjoint sets (e.g. --seeds 100-115 "
+                             "--report-seeds 0-9)")
+
+
+def find_candidates(run_dir) -> List[Candidate]:
+    """Snapshots (oldest first), then best_policy.npz and policy.npz; identical files once."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SelectionError(f"{run_dir} is not a run directory")
+    paths = list_snapshots(run_dir) + [p for p in (run_dir / BEST_POLICY_FILE, run_dir / POLICY_FILE) if p.is_file()]
+    if not paths:
+        raise SelectionError(f"{run_dir} holds no snapshots/, {BEST_POLICY_FILE} or {POLICY_FILE}: train first "
+                             "(snapshots are kept every ppo.snapshot_every iterations)")
+    seen: Dict[str, Candidate] = {}
+    for path in paths:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in seen:
+            continue
+        try:
+            training = load_policy(path).metadata.get("training") or {}
+        except (PolicyFileError, FileNotFoundError) as err:
+            raise SelectionError(f"candidate {path}: {err}") from None
+        seen[digest] = Candidate(str(path.relative_to(run_dir)), path, training.get("iteration"),
+                                 training.get("timesteps"))
+    return list(seen.values())
+
+
+class ModePolicy:
+    """An exported policy acting in one deterministic mode."""
+
+    def __init__(self, policy, mode: str):
+        self.policy, self.mode = policy, mode
+
+    def act(self, obs):
+        return self.policy.act(obs, self.mode)
+
+
+def score_jobs(jobs: Sequence[Tuple[int, str, int]], candidates: Sequence[Candidate], env_config: EnvConfig,
+               rank: int, size: int, progress: bool) -> List[Tuple[int, str, EpisodeResult]]:
+    """Run this rank's share (``i % size == rank``) of the (candidate, mode, seed) jobs."""
+    mine = [job for i, job in enumerate(jobs) if i % size == rank]
+    env = make_env(env_config)
+    policies: Dict[int, object] = {}
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(mine), desc=f"select (rank 0 of {size})", unit="episode")
+    results = []
+    try:
+        for index, mode, seed in mine:
+            if index not in policies:
+                policies[index] = load_policy(candidates[index].path)
+            result = run_episode(env, ModePolicy(policies[index], mode), seed, seed)
+            results.append((index, mode, result))
+            if bar is not None:
+                bar.update()
+    finally:
+        if bar is not None:
+            bar.close()
+        env.close()
+    return results
+
+
+def summarise(results: Sequence[EpisodeResult]) -> Dict[str, float]:
+    scores = np.array([r.score for r in results])
+    return {"episodes": len(results), "mean": float(scores.mean()),
+            "sem": float(scores.std(ddof=1) / math.sqrt(len(scores))) if len(scores) > 1 else math.nan,
+            "min": float(scores.min()), "max": float(scores.max()),
+            "falls": sum(r.end == FELL for r in results), "mean_steps": float(np.mean([r.steps for r in results]))}
+
+
+def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int], env_config: EnvConfig,
+           modes: Sequence[str] = ACT_MODES, progress: bool = True) -> Optional[dict]:
+    """Score every candidate in every mode on ``selection_seeds``, the winner on
+    ``report_seeds`` (collective over the MPI ranks). The report on rank 0, None elsewhere."""
+    from baselines_ppo import mpi
+
+    check_disjoint(selection_seeds, report_seeds)
+    rank, size = mpi.rank(), mpi.size()
+    started = time.perf_counter()
+    candidates = find_candidates(run_dir)
+    jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
+    scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
+    table = None
+    winner = None
+    if rank == 0:
+        table = []
+        for i, candidate in enumerate(candidates):
+            for mode in modes:
+                episodes = [r for c, m, r in scored if c == i and m == mode]
+                table.append({"candidate": candidate.name, "path": str(candidate.path), "mode": mode,
+                              "iteration": candidate.iteration, "timesteps": candidate.timesteps,
+                              **summarise(episodes)})
+        # best mean; on a tie the later policy (more training behind it)
+        winner = max(range(len(table)), key=lambda k: (table[k]["mean"], k))
+    winner = mpi.broadcast(winner)
+    report_rows = []
+    if report_seeds:
+        index, mode = divmod(winner, len(modes))
+        report_jobs = [(index, modes[mode], seed) for seed in report_seeds]
+        report_rows = _gathered(score_jobs(report_jobs, candidates, env_config, rank, size, progress), size)
+    if rank != 0:
+        return None
+    report = sorted((r for _, _, r in report_rows), key=lambda r: r.seed)
+    return {
+        "run_dir": str(run_dir), "env": dataclasses.asdict(env_config), "ranks": size,
+        "selection_seeds": list(selection_seeds), "report_seeds": list(report_seeds), "modes": list(modes),
+        "candidates": table, "winner": table[winner],
+        "report": {"summary": summarise(report), "episodes": [dataclasses.asdict(r) for r in report]}
+        if report else None,
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def _gathered(mine: list, size: int) -> list:
+    from baselines_ppo import mpi
+
+    parts = mpi.gather(mine)
+    return [item for part in parts for item in part] if parts is not None else []
+
+
+def format_table(result: dict) -> str:
+    env = result["env"]
+    lines = [f"selection on seeds {_seed_text(result['selection_seeds'])}: difficulty {env['difficulty']}, "
+             f"{env['max_obstacles']} obstacles, {env['integrator']} at {env['integrator_accuracy']:g}, "
+             f"{result['ranks']} rank(s), {result['wall_s']:.0f} s",
+             f"  {'candidate':34s} {'mode':8s} {'iter':>6s} {'mean m':>7s} {'sem':>6s} {'min':>7s} {'falls':>6s}"]
+    for row in result["candidates"]:
+        mark = " <- winner" if row is result["winner"] or row == result["winner"] else ""
+        iteration = "-" if row["iteration"] is None else str(row["iteration"])
+        lines.append(f"  {row['candidate']:34s} {row['mode']:8s} {iteration:>6s} {row['mean']:7.2f} "
+                     f"{row['sem']:6.2f} {row['min']:7.2f} {row['falls']:3d}/{row['episodes']:<2d}{mark}")
+    if result["report"] is not None:
+        s = result["report"]["summary"]
+        lines.append(f"winner on the report seeds {_seed_text(result['report_seeds'])} (never seen by the "
+                     f"selection): mean {s['mean']:.2f} m (sem {s['sem']:.2f}), min {s['min']:.2f}, "
+                     f"max {s['max']:.2f}, falls {s['falls']}/{s['episodes']}")
+    return "\n".join(lines)
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    seeds = list(seeds)
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))

@@ -1,0 +1,180 @@
+"""`l2run train --init-from`: continuing a line from a checkpoint or an exported
+policy, snapshots along a run, and `l2run select` on a real run."""
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from baselines_ppo import snapshots
+from baselines_ppo.checkpoint import latest_checkpoint, load_checkpoint
+from baselines_ppo.export import load_policy
+from mpi_cases import REPO
+from test_train_cli import l2run, pendulum_toml, rows_of
+
+PRETRAINED = REPO / "pretrained" / "round2"
+
+
+def train_here(*args):
+    from experiments.cli import main
+
+    return main(["train", *map(str, args), "--quiet"])
+
+
+def actor_of(policy):
+    return [a for layer in policy.actor for a in layer] + [policy.log_std]
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_init_from_a_checkpoint_continues_the_parent_bit_for_bit(tmp_path):
+    config = pendulum_toml(tmp_path, checkpoint_every=2)
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert train_here("--config", config, "--run-dir", parent, "--iterations", 4) == 0
+    ckpt_2 = parent / "checkpoints" / "ckpt-00000002"
+    assert ckpt_2.is_dir()  # keep_checkpoints = 3: iterations 2 and 4 are both kept
+
+    assert train_here("--config", config, "--run-dir", child, "--iterations", 4, "--init-from", ckpt_2) == 0
+    # same config, same ranks: the child's iterations 3-4 are the parent's, bit for bit
+    assert [r["time/iteration"] for r in rows_of(child)] == ["3", "4"]
+    for column in ("rollout/ep_return", "losses/policy", "train/approx_kl"):
+        assert [r[column] for r in rows_of(child)] == [r[column] for r in rows_of(parent)[2:]], column
+    parent_weights = load_checkpoint(latest_checkpoint(parent)).weights
+    child_weights = load_checkpoint(latest_checkpoint(child)).weights
+    assert all(np.array_equal(parent_weights[k], child_weights[k]) for k in parent_weights)
+    lineage = json.loads((child / "lineage.json").read_text())
+    assert lineage == {"init_from": str(ckpt_2), "kind": "checkpoint", "iteration": 2, "timesteps": 512}
+    with open(child / "parent_progress.csv", newline="") as f:
+        assert [row["time/iteration"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_init_from_a_policy_fits_the_critic_before_the_actor_moves(tmp_path, capsys):
+    config = pendulum_toml(tmp_path, checkpoint_every=1, value_warmup_iterations=2)
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert train_here("--config", config, "--run-dir", parent, "--iterations", 3) == 0
+    exported = load_policy(parent / "policy.npz")
+    assert train_here("--config", config, "--run-dir", child, "--iterations", 6,
+                      "--init-from", parent / "policy.npz") == 0
+    assert "the first 2 iteration(s) train the value network alone" in capsys.readouterr().err
+    assert [r["time/iteration"] for r in rows_of(child)] == ["4", "5", "6"]
+    assert [r["time/timesteps"] for r in rows_of(child)] == ["1024", "1280", "1536"]
+    kept = load_checkpoint(child / "checkpoints" / "ckpt-00000005")
+    after_warmup = load_policy(child / "policy.npz")  # iteration 6: the actor's first update
+    # through the warm-up the actor and its log-std are the exported ones, exactly; the critic learned
+    weights = kept.weights
+    for i, (kernel, bias) in enumerate(exported.actor):
+        assert np.array_equal(weights[f"actor/kernel_{i}"], kernel)
+        assert np.array_equal(weights[f"actor/bias_{i}"], bias)
+    assert np.array_equal(weights["log_std"], exported.log_std)
+    assert kept.value_warmup_left == 0
+    assert not all(np.array_equal(a, b) for a, b in zip(actor_of(after_warmup), actor_of(exported)))
+    parent_critic = load_checkpoint(latest_checkpoint(parent)).weights["critic/kernel_0"]
+    assert not np.array_equal(weights["critic/kernel_0"], parent_critic)  # fitted anew, not copied
+    assert json.loads((child / "lineage.json").read_text())["kind"] == "policy"
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_init_from_errors_name_both_values(tmp_path, capsys):
+    config = pendulum_toml(tmp_path)
+    parent = tmp_path / "parent"
+    assert train_here("--config", config, "--run-dir", parent, "--iterations", 1) == 0
+    wider = pendulum_toml(tmp_path, hidden_sizes=[32])
+    assert train_here("--config", wider, "--run-dir", tmp_path / "a", "--iterations", 2, "--init-from", parent) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("has hidden_sizes = [16], but this run's config and env give hidden_sizes = [32]; "
+                            "use a config with the parent's network and env settings (its config.toml)")
+    assert train_here("--config", config, "--run-dir", tmp_path / "b", "--init-from", tmp_path / "nothing") == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "progress.csv").exists()
+
+
+def test_snapshots_keep_the_newest_and_every_mth(tmp_path):
+    for iteration in range(10, 260, 10):
+        path = snapshots.snapshot_path(tmp_path, iteration)
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+    snapshots.prune(tmp_path, keep=3, keep_every=100)
+    assert [snapshots.snapshot_iteration(p) for p in snapshots.list_snapshots(tmp_path)] == [100, 200, 230, 240, 250]
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_the_shipped_runner_continues_and_select_picks_on_held_out_seeds(tmp_path):
+    """--init-from pretrained/round2 (its policy) on the real env over 2 ranks, then
+    `l2run select` on that run: the table, the JSON, the shipped mode, the seed rule."""
+    from experiments.config import config_to_toml, load_config
+
+    shipped = load_config(PRETRAINED / "config.toml")
+    tiny = dataclasses.replace(shipped, env=dataclasses.replace(shipped.env, max_steps=60),
+                               ppo=dataclasses.replace(shipped.ppo, steps_per_rank=64, minibatch_size=32, epochs=2,
+                                                       value_warmup_iterations=1, snapshot_every=1))
+    config = tmp_path / "tiny.toml"
+    config.write_text(config_to_toml(tiny))
+    run_dir = tmp_path / "run"
+    parent_iteration = load_policy(PRETRAINED / "policy.npz").metadata["training"]["iteration"]
+    trained = l2run("train", "--config", config, "--ranks", 2, "--iterations", parent_iteration + 2,
+                    "--run-dir", run_dir, "--init-from", PRETRAINED / "policy.npz", "--quiet", timeout=240)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert [int(r["time/iteration"]) for r in rows_of(run_dir)] == [parent_iteration + 1, parent_iteration + 2]
+    assert [snapshots.snapshot_iteration(p) for p in snapshots.list_snapshots(run_dir)] == \
+        [parent_iteration + 1, parent_iteration + 2]
+
+    overlap = l2run("select", run_dir, "--seeds", "0-3", "--report-seeds", "3-5")
+    assert overlap.returncode == 2
+    assert overlap.stderr.strip() == ("l2run select: error: --seeds and --report-seeds share seed(s) 3: the reported "
+                                      "score must come from seeds the selection never saw; choose disjoint sets "
+                                      "(e.g. --seeds 100-115 --report-seeds 0-9)")
+    assert not (run_dir / "selection.json").exists()
+
+    out = tmp_path / "selected.npz"
+    selected = l2run("select", run_dir, "--seeds", "100-101", "--report-seeds", "0", "--max-steps", 30,
+                     "--accuracy", "3e-2", "--ranks", 2, "--ship", out, "--quiet", timeout=240)
+    assert selected.returncode == 0, selected.stderr[-3000:]
+    result = json.loads((run_dir / "selection.json").read_text())
+    assert result["selection_seeds"] == [100, 101] and result["report_seeds"] == [0]
+    # policy.npz of the last iteration has the bytes of its snapshot, so it counts once
+    names = {row["candidate"] for row in result["candidates"]}
+    assert {f"snapshots/policy-{parent_iteration + 1:08d}.npz", "best_policy.npz"} <= names
+    assert {row["mode"] for row in result["candidates"]} == {"expected", "mean"}
+    for row in result["candidates"]:
+        assert row["episodes"] == 2 and 0 <= row["falls"] <= 2 and row["min"] <= row["mean"]
+    best = max(result["candidates"], key=lambda row: row["mean"])
+    assert result["winner"]["mean"] == best["mean"]
+    assert [e["seed"] for e in result["report"]["episodes"]] == [0]
+    assert "<- winner" in selected.stdout and "never seen by the selection" in selected.stdout
+    policy = load_policy(out)
+    assert policy.default_mode == result["winner"]["mode"]
+    assert policy.metadata["selection"]["seeds"] == [100, 101]
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_the_batch_schedule_switches_at_its_step_count_and_resumes_exactly(tmp_path):
+    config = pendulum_toml(tmp_path, steps_per_rank=256, minibatch_size=64, early_batch_until=300,
+                           early_steps_per_rank=128, early_minibatch_size=32, checkpoint_every=2)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert train_here("--config", config, "--run-dir", whole, "--iterations", 5) == 0
+    rows = rows_of(whole)
+    assert [r["time/timesteps"] for r in rows] == ["128", "256", "384", "640", "896"]  # 3 x 128, then 256
+    assert [r["train/batch_steps"] for r in rows] == ["128", "128", "128", "256", "256"]
+    # stopped before the switch (checkpoint at 2), resumed across it: the same run
+    assert train_here("--config", config, "--run-dir", parts, "--iterations", 2) == 0
+    assert train_here("--config", config, "--run-dir", parts, "--iterations", 5, "--resume") == 0
+    for column in ("time/timesteps", "rollout/ep_return", "losses/policy", "losses/value"):
+        assert [r[column] for r in rows_of(parts)] == [r[column] for r in rows], column
+
+
+def test_the_batch_schedule_is_validated_and_counts_iterations():
+    from baselines_ppo.config import PPOConfig
+
+    config = PPOConfig(steps_per_rank=8192, minibatch_size=256, early_batch_until=1_000_000,
+                       early_steps_per_rank=2048, early_minibatch_size=64, total_timesteps=2_000_000)
+    assert config.batch_at(0) == (2048, 64) and config.batch_at(999_424) == (2048, 64)
+    assert config.batch_at(1_003_520) == (8192, 256)
+    # 2 ranks: 245 iterations of 4096 reach 1,003,520, then ceil(996,480 / 16,384) = 61 of 16,384
+    assert config.total_iterations(2) == 245 + 61
+    assert config.iterations_to_total(1_003_520, 2) == 61
+    with pytest.raises(ValueError, match=r"ppo.early_steps_per_rank \(2048\) must be divisible by "
+                                         r"ppo.early_minibatch_size \(96\)"):
+        PPOConfig(early_batch_until=10, early_minibatch_size=96)
+    PPOConfig(early_batch_until=0, early_minibatch_size=96)  # off: not checked against the early steps
