@@ -15,7 +15,6 @@ import gymnasium as gym
 import numpy as np
 
 BUILTIN_POLICIES = ("random", "zero")
-RAW_SIZE, FEATURE_SIZE = 41, 82  # observation sizes with env.features off / on
 
 
 class RandomPolicy:
@@ -57,8 +56,12 @@ def load_exported_policy(path: Path, observation_space: gym.Space, action_space:
     env_obs, env_act = _box_size(observation_space, "observation"), _box_size(action_space, "action")
     if policy.observation_size != env_obs or policy.action_size != env_act:
         hint = ""
-        if {policy.observation_size, env_obs} == {RAW_SIZE, FEATURE_SIZE}:
-            trained_on = "82 features" if policy.observation_size == FEATURE_SIZE else "raw 41 floats"
+        from l2run.constants import OBSERVATION_SIZE
+        from observation import FEATURE_SIZE
+
+        if {policy.observation_size, env_obs} == {OBSERVATION_SIZE, FEATURE_SIZE}:
+            trained_on = (f"{FEATURE_SIZE} features" if policy.observation_size == FEATURE_SIZE
+                          else f"raw {OBSERVATION_SIZE} floats")
             hint = f" (the policy was trained on the {trained_on}: set env.features to match)"
         raise ValueError(
             f"policy {path} takes observations of size {policy.observation_size} and gives actions of "

@@ -68,10 +68,6 @@ class Course:
                 return (float(x - pelvis_x), float(y), float(radius))
         return NO_OBSTACLE
 
-    def shifted(self, dx: float) -> "Course":
-        """The same course moved forward by ``dx`` metres."""
-        return Course(self.obstacles + np.array([dx, 0.0, 0.0]), self.psoas)
-
 
 def generate_course(difficulty: int, max_obstacles: int, rng: np.random.Generator) -> Course:
     """Draw a course for ``difficulty`` (0, 1, 2) with at most ``max_obstacles`` spheres."""

@@ -41,3 +41,25 @@ def test_the_reported_score_of_seed_0_reproduces():
     first = report["episodes"][0]
     assert result.steps == first["steps"]
     assert result.score == pytest.approx(first["score"], abs=1e-9)
+
+
+def test_the_runners_line_travels_with_it():
+    """pretrained/round2 holds the latest checkpoint of the line that continues the
+    runner (experiments/scripts/save_line.sh), small enough to commit, which
+    `--init-from pretrained/round2` continues on any machine."""
+    from baselines_ppo.checkpoint import latest_checkpoint, load_checkpoint
+    from baselines_ppo.init_from import load_init_source
+
+    checkpoint = latest_checkpoint(SHIPPED)
+    assert checkpoint is not None
+    assert sum(f.stat().st_size for f in checkpoint.iterdir()) < 1_000_000
+    data = load_checkpoint(checkpoint)
+    config = load_config(SHIPPED / "config.toml")
+    assert data.config["hidden_sizes"] == list(config.ppo.hidden_sizes)
+    assert (data.spaces["observation_size"], data.spaces["action_size"]) == (82, 18)
+    assert data.metadata["env"] == json.loads(json.dumps(config_to_dict(config)["env"]))
+    runner = load_policy(SHIPPED / "policy.npz").metadata["training"]
+    assert data.timesteps >= runner["timesteps"] and data.iteration >= runner["iteration"]
+    source = load_init_source(SHIPPED)
+    assert source.kind == "checkpoint" and source.iteration == data.iteration
+    assert source.parent_rows.splitlines()[0].startswith("time/iteration")
