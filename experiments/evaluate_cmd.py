@@ -8,8 +8,6 @@ episodes are split over N processes, with the same per-seed scores as one.
 """
 from __future__ import annotations
 
-import sys
-
 from .cli_types import accuracy, non_negative_int, obstacle_count, output_file, positive_int
 from .mpirun import launched_by_mpirun
 
@@ -40,9 +38,7 @@ def add_parser(subparsers) -> None:
 
 def relaunch_under_mpirun(args) -> int:
     """Run this same evaluation as ``args.ranks`` MPI processes; mpirun's exit status."""
-    import subprocess
-
-    from .mpirun import MpirunNotFound, launch_environment, mpirun_command
+    from .mpirun import MpirunNotFound, run_under_mpirun
 
     cli_args = ["evaluate", "--policy", args.policy, "--episodes", args.episodes, "--difficulty", args.difficulty,
                 "--max-obstacles", args.max_obstacles, "--accuracy", repr(args.accuracy),
@@ -53,13 +49,9 @@ def relaunch_under_mpirun(args) -> int:
     if args.quiet:
         cli_args.append("--quiet")
     try:
-        command = mpirun_command(args.ranks, cli_args)
+        return run_under_mpirun("evaluate", args.ranks, cli_args)
     except MpirunNotFound as err:
         raise SystemExit(f"l2run evaluate: {err}") from None
-    code = subprocess.run(command, env=launch_environment()).returncode
-    if code != 0:
-        print(f"l2run evaluate: mpirun exited with status {code}; see the messages above", file=sys.stderr)
-    return code if code >= 0 else 128 - code
 
 
 def run(args) -> int:

@@ -70,3 +70,16 @@ def launch_environment() -> Dict[str, str]:
         env.setdefault(name, "1")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     return env
+
+
+def run_under_mpirun(command_name: str, ranks: int, cli_args: Sequence[str]) -> int:
+    """Run ``l2run <cli_args>`` as ``ranks`` MPI processes and wait; the exit
+    status (128 + n for a signal n), after a one-line note when it is not 0.
+    MpirunNotFound if there is no mpirun (each command words that error its way)."""
+    import subprocess
+
+    command = mpirun_command(ranks, cli_args)
+    code = subprocess.run(command, env=launch_environment()).returncode
+    if code != 0:
+        print(f"l2run {command_name}: mpirun exited with status {code}; see the messages above", file=sys.stderr)
+    return code if code >= 0 else 128 - code

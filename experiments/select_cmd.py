@@ -95,9 +95,7 @@ def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
 
 
 def _relaunch(args, out: Path) -> int:
-    import subprocess
-
-    from .mpirun import MpirunNotFound, launch_environment, mpirun_command
+    from .mpirun import MpirunNotFound, run_under_mpirun
 
     cli_args = ["select", args.run_dir.resolve(), "--seeds", args.seeds, "--report-seeds", args.report_seeds,
                 "--modes", *args.modes, "--difficulty", args.difficulty, "--max-obstacles", args.max_obstacles,
@@ -108,11 +106,7 @@ def _relaunch(args, out: Path) -> int:
     if args.quiet:
         cli_args.append("--quiet")
     try:
-        command = mpirun_command(args.ranks, cli_args)
+        return run_under_mpirun("select", args.ranks, cli_args)
     except MpirunNotFound as err:
         print(f"l2run select: error: {err}", file=sys.stderr)
         return 2
-    code = subprocess.run(command, env=launch_environment()).returncode
-    if code != 0:
-        print(f"l2run select: mpirun exited with status {code}; see the messages above", file=sys.stderr)
-    return code if code >= 0 else 128 - code

@@ -26,7 +26,7 @@ import pytest
 from baselines_ppo.checkpoint import latest_checkpoint, load_checkpoint
 from mpi_cases import MPIRUN, REPO, mpi_env
 from test_checkpoint import files_of
-from test_train_cli import L2RUN, l2run, pendulum_toml, rank_pid, rows_of
+from test_train_cli import L2RUN, l2run, pendulum_toml, rank_pid, rows_of, wait_for_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:TensorFlow was already running")
 
@@ -64,19 +64,6 @@ def start_training(config_path, run_dir, *extra):
                "--quiet", *map(str, extra)]
     return subprocess.Popen(command, env=mpi_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=REPO)
-
-
-def wait_for_rows(run_dir, count, process, timeout=150):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        try:
-            if len(rows_of(run_dir)) >= count:
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"no {count} rows in {run_dir} after {timeout} s")
 
 
 def wait_until_gone(run_dir, timeout, but=()):
@@ -205,7 +192,7 @@ def test_resume_skips_damaged_and_incomplete_checkpoints_loudly_and_keeps_them(t
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     [aside] = run_dir.glob("superseded-*")
     err = resumed.stderr
-    assert (f"WARNING: skipped checkpoint ckpt-00000004: damaged (BadZipFile" in err
+    assert ("WARNING: skipped checkpoint ckpt-00000004: damaged (BadZipFile" in err
             and f"moved it into {aside}, with a copy of progress.csv and tb/ as they were" in err), err[-3000:]
     assert "WARNING: skipped checkpoint ckpt-00000003: incomplete: state.json missing; moved it into" in err
     assert f"resuming {checkpoints / 'ckpt-00000002'} at iteration 2" in err
@@ -230,7 +217,7 @@ def test_killing_the_launcher_ends_every_rank_and_resume_works(tmp_path):
     run_dir = tmp_path / "run"
     launcher = start_training(config_path, run_dir)
     try:
-        wait_for_rows(run_dir, 2, launcher)
+        wait_for_rows(run_dir, 2, launcher, timeout=150)
         launcher.kill()  # kill -9: no handler runs in the launcher
         launcher.wait()
         gone_after = wait_until_gone(run_dir, timeout=30)
@@ -293,7 +280,7 @@ def test_a_hangup_of_the_launcher_stops_and_saves(tmp_path):
     run_dir = tmp_path / "run"
     launcher = start_training(pendulum_toml(tmp_path), run_dir)
     try:
-        wait_for_rows(run_dir, 2, launcher)
+        wait_for_rows(run_dir, 2, launcher, timeout=150)
         launcher.send_signal(signal.SIGHUP)  # the terminal was closed
         out, err = launcher.communicate(timeout=120)
         wait_until_gone(run_dir, timeout=30)
