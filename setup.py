@@ -28,6 +28,7 @@ setup(
         "tqdm>=4.66",
         "tensorboard>=2.16",
         "pillow>=10.1",
+        "tomli-w>=1.0",  # writes a run's config.toml (experiments.config.config_to_toml)
     ],
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
     entry_points={"console_scripts": ["l2run=experiments.cli:main"]},

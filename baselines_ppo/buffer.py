@@ -109,7 +109,7 @@ class RolloutBuffer:
         """Compute advantages and value targets; return the batch for the update.
 
         ``rewards`` (size,): the rewards GAE uses in place of the stored ones (e.g.
-        normalised, see rollout.RewardNormalizer); ``reward_scale`` multiplies either.
+        normalised, see normalizers.RewardNormalizer); ``reward_scale`` multiplies either.
         Collective when ``normalize_advantages``: every rank must call it, since
         the mean/std used come from the advantages of all ranks.
         """

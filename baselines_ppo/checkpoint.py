@@ -3,7 +3,7 @@
     run_dir/checkpoints/
         ckpt-00000010/   arrays.npz   weights, Adam moments, observation and reward statistics
                          state.json   counters, best score, RNG state of every rank, spaces
-                         config.json  the PPOConfig and the caller's metadata
+                         config.json  the PPOConfig, the caller's metadata and task
         ckpt-00000020/
         latest           "ckpt-00000020"
 
@@ -37,7 +37,8 @@ constructor arguments. So resuming from a checkpoint at iteration k is
 bit-identical to an uninterrupted run that also saved at k -- the same run when
 k is on its ``checkpoint_every`` schedule; for a checkpoint a stop wrote
 off-schedule, the uninterrupted run would have to save at k too (see
-:mod:`baselines_ppo.trainer`, "exact resume").
+:mod:`baselines_ppo.run`, "exact resume"). Whether a checkpoint fits the run
+that resumes it: :mod:`baselines_ppo.compatibility`.
 """
 from __future__ import annotations
 
@@ -54,7 +55,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import atomic_write_bytes, fsync_dir
 
 CHECKPOINTS = "checkpoints"
@@ -92,6 +92,7 @@ class CheckpointData:
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
     reward_rms: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # of the discounted return
     value_warmup_left: int = 0  # iterations of value-only training still due (a run started from a policy)
+    task: Optional[Dict[str, Any]] = None  # the settings that define the task (None: not recorded)
     path: Optional[Path] = None
 
 
@@ -172,8 +173,10 @@ def save_checkpoint(run_dir, data: CheckpointData, keep: int) -> Path:
         "value_warmup_left": data.value_warmup_left,
     }
     _write_file(tmp / "state.json", json.dumps(state, indent=1).encode())
-    _write_file(tmp / "config.json", json.dumps({"ppo": data.config, "metadata": data.metadata},
-                                                indent=1, sort_keys=True).encode())
+    saved = {"ppo": data.config, "metadata": data.metadata}
+    if data.task is not None:
+        saved["task"] = data.task
+    _write_file(tmp / "config.json", json.dumps(saved, indent=1, sort_keys=True).encode())
     fsync_dir(tmp)
 
     final = root / name
@@ -373,29 +376,6 @@ def load_checkpoint(path) -> CheckpointData:
             reward_rms=section("reward_rms"),
             rng_states=list(state["rng_states"]), config=saved["ppo"], spaces=state["spaces"],
             metadata=saved.get("metadata", {}), value_warmup_left=int(state.get("value_warmup_left", 0)),
-            path=path)
+            task=saved.get("task"), path=path)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is damaged (missing or bad {err})") from err
-
-
-def check_compatible(data: CheckpointData, config: PPOConfig, observation_size: int, action_size: int) -> List[str]:
-    """Raise CheckpointError if the checkpoint cannot be loaded into the network
-    ``config`` builds for these spaces, naming both values. Returns descriptions of
-    the harmless settings that changed (learning rate, ...), for the log."""
-    wanted = {"observation_size": observation_size, "action_size": action_size,
-              "hidden_sizes": list(config.hidden_sizes), "activation": config.activation}
-    saved = {"observation_size": data.spaces.get("observation_size"),
-             "action_size": data.spaces.get("action_size"),
-             "hidden_sizes": list(data.config.get("hidden_sizes", [])),
-             "activation": data.config.get("activation")}
-    for key in wanted:
-        if saved[key] != wanted[key]:
-            raise CheckpointError(
-                f"checkpoint {data.path} was trained with {key} = {saved[key]}, but this run has "
-                f"{key} = {wanted[key]}; resume with the checkpoint's settings or pick another run directory")
-    current = config.to_dict()
-    changed = []
-    for key, value in sorted(current.items()):
-        if key in data.config and data.config[key] != value:
-            changed.append(f"{key}: {data.config[key]!r} -> {value!r}")
-    return changed

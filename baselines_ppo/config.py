@@ -199,15 +199,6 @@ class PPOConfig:
         if not _is_int(self.seed) or self.seed < 0:
             fail("seed", "must be a non-negative integer")
 
-    @property
-    def samples_per_rank(self) -> int:
-        """Samples each rank trains on per iteration: its steps, doubled by mirroring."""
-        return self.steps_per_rank * (2 if self.mirror_augmentation else 1)
-
-    @property
-    def minibatches_per_epoch(self) -> int:
-        return self.samples_per_rank // self.minibatch_size
-
     def batch_at(self, timesteps: int) -> Tuple[int, int]:
         """(steps_per_rank, minibatch_size) of an iteration that starts after
         ``timesteps`` env steps (summed over ranks)."""
@@ -239,15 +230,6 @@ class PPOConfig:
         data = dataclasses.asdict(self)
         data["hidden_sizes"] = list(self.hidden_sizes)
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PPOConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error listing the valid ones."""
-        valid = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - valid)
-        if unknown:
-            raise ValueError(f"unknown ppo setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-        return cls(**data)
 
 
 def _is_int(value) -> bool:

@@ -39,8 +39,9 @@ import numpy as np
 
 from baselines_ppo.checkpoint import (CHECKPOINT_FILES, CheckpointData, CheckpointError, latest_checkpoint,
                                       load_checkpoint)
+from baselines_ppo.compatibility import network_of
 from baselines_ppo.config import PPOConfig
-from baselines_ppo.export import ExportedPolicy, PolicyFileError, find_policy, load_policy
+from baselines_ppo.export import ExportedPolicy, PolicyFileError, atomic_write_bytes, find_policy, load_policy
 
 LINEAGE_FILE = "lineage.json"
 PARENT_PROGRESS_FILE = "parent_progress.csv"
@@ -76,6 +77,11 @@ class InitSource:
     def metadata(self) -> Dict[str, Any]:
         """The caller's metadata of the parent run (for L2Run: the experiment config)."""
         return dict(self.checkpoint.metadata if self.checkpoint is not None else self.policy.metadata)
+
+    @property
+    def task(self) -> Optional[Dict[str, Any]]:
+        """The task the parent recorded (None: not recorded, e.g. in an exported policy)."""
+        return self.checkpoint.task if self.checkpoint is not None else None
 
     def lineage(self) -> Dict[str, Any]:
         """What ``lineage.json`` says of the parent."""
@@ -118,16 +124,13 @@ def check_fits(source: InitSource, config: PPOConfig, observation_size: int, act
     """CheckpointError naming both values if the source cannot be loaded into the
     networks ``config`` builds for this env."""
     if source.checkpoint is not None:
-        saved_config, spaces = source.checkpoint.config, source.checkpoint.spaces
-        saved = {"observation_size": spaces.get("observation_size"), "action_size": spaces.get("action_size"),
-                 "hidden_sizes": list(saved_config.get("hidden_sizes", [])),
-                 "activation": saved_config.get("activation")}
+        spaces = source.checkpoint.spaces
+        saved = network_of(source.checkpoint.config, spaces.get("observation_size"), spaces.get("action_size"))
     else:
         policy = source.policy
         saved = {"observation_size": policy.observation_size, "action_size": policy.action_size,
                  "hidden_sizes": [int(k.shape[1]) for k, _ in policy.actor[:-1]], "activation": policy.activation}
-    wanted = {"observation_size": observation_size, "action_size": action_size,
-              "hidden_sizes": list(config.hidden_sizes), "activation": config.activation}
+    wanted = network_of(config.to_dict(), observation_size, action_size)
     for key, value in wanted.items():
         if saved[key] != value:
             raise CheckpointError(f"init_from {source.path} has {key} = {saved[key]}, but this run's config and "
@@ -157,27 +160,11 @@ def policy_weights(policy: ExportedPolicy, current: Dict[str, np.ndarray]) -> Di
     return weights
 
 
-def policy_obs_rms(policy: ExportedPolicy, count: float) -> Dict[str, np.ndarray]:
-    """Observation statistics (``RunningMeanStd.state_dict()``) that normalise as
-    the exported policy did (its std is sqrt(var + 1e-8))."""
-    return {"mean": policy.obs_mean.copy(), "var": np.maximum(np.square(policy.obs_std) - 1e-8, 0.0),
-            "count": np.array(float(max(count, 1.0)))}
-
-
 def write_lineage(run_dir: Path, source: InitSource) -> None:
     """Rank 0, once, when a new run starts from ``source``."""
-    from baselines_ppo.export import atomic_write_bytes
-
     atomic_write_bytes(run_dir / LINEAGE_FILE, json.dumps(source.lineage(), indent=1).encode())
     if source.parent_rows:
         atomic_write_bytes(run_dir / PARENT_PROGRESS_FILE, source.parent_rows.encode())
-
-
-def read_lineage(run_dir) -> Optional[Dict[str, Any]]:
-    try:
-        return json.loads((Path(run_dir) / LINEAGE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _parent_rows(run_dir: Path, iteration: int) -> str:

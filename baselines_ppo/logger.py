@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
+import tensorflow as tf
 
 from baselines_ppo import mpi
 from baselines_ppo.export import atomic_write_bytes
@@ -101,8 +102,6 @@ class Logger:
         if start_timesteps is not None:
             self._session_start_steps = float(start_timesteps)
         if tensorboard:
-            import tensorflow as tf
-
             self._tb = tf.summary.create_file_writer(str(session))
         if progress == "bar":
             from tqdm import tqdm
@@ -185,8 +184,6 @@ class Logger:
     def _write_tensorboard(self, row: Dict[str, float]) -> None:
         if self._tb is None:
             return
-        import tensorflow as tf
-
         step = int(row.get("time/timesteps", row.get("time/iteration", 0)))
         with self._tb.as_default():
             for key, value in row.items():
@@ -266,8 +263,6 @@ def trim_events(path: Path, max_step: int) -> int:
 
     A record cut short by a kill mid-write ends the readable part; it goes too.
     """
-    import tensorflow as tf
-
     kept, dropped = [], 0
     try:
         for record in tf.data.TFRecordDataset(str(path)):

@@ -116,11 +116,6 @@ def moments(x, axis: int = 0, comm: Optional[Comm] = None) -> Tuple[np.ndarray, 
     return mean, np.sqrt(var), count
 
 
-def barrier(comm: Optional[Comm] = None) -> None:
-    """Wait until every rank gets here."""
-    _comm(comm).Barrier()
-
-
 def abort(message: str, code: int = 1, comm: Optional[Comm] = None) -> None:
     """Print ``message`` (tagged with this rank) and kill the whole MPI job.
 

@@ -93,14 +93,6 @@ class ActorCritic(tf.Module):
         """Entropy of the (state-independent) action distribution, a scalar."""
         return tf.reduce_sum(self.log_std + 0.5 * (_LOG_2PI + 1.0))
 
-    def act(self, obs: np.ndarray, deterministic: bool = True, rng: np.random.Generator = None) -> np.ndarray:
-        """(batch, obs) -> (batch, act) unclipped actions; the mean if deterministic."""
-        mean = self.mean_action(tf.convert_to_tensor(np.asarray(obs, np.float32))).numpy()
-        if deterministic:
-            return mean
-        rng = rng or np.random.default_rng()
-        return mean + np.exp(self.log_std.numpy()) * rng.standard_normal(mean.shape)
-
     @tf.function
     def loss_and_gradient(self, obs, actions, old_log_probs, advantages, returns,
                           clip_range, entropy_coef, vf_coef):

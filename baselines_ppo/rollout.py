@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from baselines_ppo.buffer import RolloutBuffer
 from baselines_ppo.numpy_policy import NumpyActorCritic
-from baselines_ppo.running_mean_std import RunningMeanStd
 
 
 @dataclass
@@ -42,67 +41,13 @@ class RolloutStats:
     sim_errors: int
 
 
-class ObservationNormalizer:
-    """Applies the (shared) running statistics, or nothing when disabled."""
-
-    def __init__(self, rms: RunningMeanStd, enabled: bool, clip: float):
-        self.rms, self.enabled, self.clip = rms, enabled, clip
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        if not self.enabled:
-            return np.asarray(obs, dtype=np.float64)
-        return self.rms.normalize(obs, self.clip)
-
-
-class RewardNormalizer:
-    """Scales rewards by a running std of the discounted return (PPOConfig.normalize_rewards).
-
-    As openai/baselines' ``VecNormalize`` (SB3's too): the discounted return of the
-    episode in progress, ret_t = gamma * ret_{t-1} + r_t (reset to 0 after an episode
-    ends), is what the statistics ``rms`` are fitted to, and rewards are divided by
-    its std -- not the std of the rewards themselves, whose scale says little about
-    the scale of the value targets. Differences from VecNormalize, both for MPI: the
-    statistics are updated once per iteration from moments pooled over ranks (by the
-    trainer), so every rank holds the same ones; and the running return is reset
-    with the env at every checkpoint (an episode boundary), so it needs no saving.
-    """
-
-    def __init__(self, rms: RunningMeanStd, enabled: bool, gamma: float, clip: float):
-        self.rms, self.enabled, self.gamma, self.clip = rms, enabled, gamma, clip
-        self.running_return = 0.0
-
-    def reset(self) -> None:
-        """A new episode starts (the trainer calls it with Collector.reset)."""
-        self.running_return = 0.0
-
-    def discounted_returns(self, rewards: np.ndarray, episode_ends: np.ndarray) -> np.ndarray:
-        """Advance the running return over one batch, in time order; rewards and
-        episode_ends (T,) -> the (T,) returns ret_t, each including r_t."""
-        returns = np.empty(len(rewards), dtype=np.float64)
-        running = self.running_return
-        for t, (reward, end) in enumerate(zip(rewards, episode_ends)):
-            running = self.gamma * running + float(reward)
-            returns[t] = running
-            if end:
-                running = 0.0
-        self.running_return = running
-        return returns
-
-    def __call__(self, rewards: np.ndarray) -> np.ndarray:
-        """rewards (T,) -> the rewards GAE uses: unchanged when disabled."""
-        rewards = np.asarray(rewards, dtype=np.float64)
-        if not self.enabled:
-            return rewards
-        return np.clip(rewards / self.rms.std, -self.clip, self.clip)
-
-
 class Collector:
     """Steps one env and keeps the episode in progress across iterations.
 
-    ``reset(seed)`` starts a fresh episode; the trainer calls it at start and after
-    every checkpoint, so checkpoints are episode boundaries and a resumed run sees
-    exactly the env states an uninterrupted one would (the env itself is never
-    saved).
+    ``reset(seed)`` starts a fresh episode; the trainer does so at start and after
+    every checkpoint (:func:`baselines_ppo.trainer.start_episodes`), so checkpoints
+    are episode boundaries and a resumed run sees exactly the env states an
+    uninterrupted one would (the env itself is never saved).
     """
 
     def __init__(self, env):
@@ -132,9 +77,10 @@ class Collector:
     def _flat(self, obs) -> np.ndarray:
         return np.asarray(obs, dtype=np.float64).reshape(self.observation_size)
 
-    def collect(self, policy: NumpyActorCritic, normalize: ObservationNormalizer,
+    def collect(self, policy: NumpyActorCritic, normalize: Callable[[np.ndarray], np.ndarray],
                 buffer: RolloutBuffer, rng: np.random.Generator) -> RolloutStats:
-        """Fill ``buffer`` (buffer.size steps) acting with ``policy``."""
+        """Fill ``buffer`` (buffer.size steps) acting with ``policy`` on
+        ``normalize(observations)`` (an ObservationNormalizer)."""
         if self._obs is None:
             raise RuntimeError("Collector.reset(seed) must be called before collect()")
         episodes: List[Episode] = []

@@ -1,6 +1,5 @@
 """Glue between TensorFlow variables and the numpy/MPI side.
 
-* ``limit_threads`` -- one thread per rank, before TensorFlow starts.
 * ``FlatParameters`` -- all trainable variables as one float32 vector (get/set),
   the layout the flat gradient of ``ActorCritic.loss_and_gradient`` uses.
 * ``broadcast_parameters`` -- rank 0's initial weights everywhere, once.
@@ -10,50 +9,18 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import warnings
 from typing import Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from baselines_ppo import mpi
-
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def limit_threads() -> None:
-    """One compute thread per rank for TF, OpenMP and BLAS.
-
-    With N ranks on N cores every extra thread only competes with the
-    simulators. Effective only before TensorFlow executes its first op
-    (importing it is fine): the entry points call it first thing. Environment
-    variables also reach libraries loaded later and child processes; values the
-    user already set are kept.
-    """
-    for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
-    import tensorflow as tf
-
-    intra = int(os.environ["TF_NUM_INTRAOP_THREADS"])
-    inter = int(os.environ["TF_NUM_INTEROP_THREADS"])
-    if (tf.config.threading.get_intra_op_parallelism_threads() == intra
-            and tf.config.threading.get_inter_op_parallelism_threads() == inter):
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:  # TF already ran ops in this process (a notebook, a test session)
-        warnings.warn("TensorFlow was already running: its thread pools keep their size "
-                      "(call limit_threads() before any TensorFlow op)", RuntimeWarning, stacklevel=2)
 
 
 class FlatParameters:
     """Reads and writes a list of TF variables as one float32 vector."""
 
     def __init__(self, variables: Sequence):
-        import tensorflow as tf
-
         self.variables = list(variables)
         self.shapes = [tuple(v.shape) for v in self.variables]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
@@ -78,7 +45,7 @@ class FlatParameters:
 
 
 def broadcast_parameters(flat_params: FlatParameters, comm=None) -> None:
-    """Give every rank rank 0's weights (call once, after building the networks)."""
+    """Give every rank rank 0's weights (collective: every rank calls it once, after building the networks)."""
     flat_params.set(mpi.broadcast(flat_params.get(), comm=comm))
 
 

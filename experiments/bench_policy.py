@@ -19,7 +19,9 @@ A variant is ``ACTIONS[+KEY=VALUE...]``:
   as the trainer acts (``baselines_ppo.rollout``); ``deterministic``: the
   clipped mean.
 * ``floor=F``: every excitation raised to at least F (a trained policy was not
-  trained for it: expect shorter episodes).
+  trained for it: expect shorter episodes); ``hipknee=F``: only the hip and knee
+  muscles (``l2run.constants.HIP_KNEE_MUSCLES``, the ones that slow the
+  integrator; ``EnvConfig.muscle_floors`` trains with such a floor).
 * ``accuracy=A``, ``integrator=NAME``, ``min_step=H``, ``max_step=H``: the
   simulator's settings instead of the training env's (step bounds in seconds;
   see ``Simulator.set_integrator_step_bounds``).
@@ -41,7 +43,7 @@ from baselines_ppo.numpy_policy import mlp_forward
 
 ACTION_MODES = ("sampled", "deterministic")
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "pretrained" / "round2" / "policy.npz"
-DEFAULT_VARIANTS = ("sampled", "deterministic", "sampled+floor=0.1", "sampled+floor=0.15")
+DEFAULT_VARIANTS = ("sampled", "deterministic", "sampled+floor=0.1", "sampled+floor=0.15", "sampled+hipknee=0.15")
 #: Tolerance for "at a bound": actions pass through float32.
 BOUND_TOLERANCE = 1e-6
 
@@ -52,6 +54,7 @@ class Variant:
 
     actions: str = "sampled"
     floor: float = 0.0
+    hipknee: float = 0.0
     accuracy: Optional[float] = None
     integrator: Optional[str] = None
     min_step: Optional[float] = None
@@ -61,6 +64,13 @@ class Variant:
     def simulator_key(self) -> tuple:
         """Variants with equal keys can share one env (every reset rebuilds the system)."""
         return (self.accuracy, self.integrator, self.min_step, self.max_step)
+
+    def floors(self) -> np.ndarray:
+        """The lower bound this variant raises each of the 18 excitations to."""
+        from l2run.constants import HIP_KNEE_MUSCLES, MUSCLE_NAMES
+
+        hip_knee = np.array([muscle[:-2] in HIP_KNEE_MUSCLES for muscle in MUSCLE_NAMES])
+        return np.where(hip_knee, max(self.floor, self.hipknee), self.floor)
 
 
 def parse_variant(spec: str) -> Variant:
@@ -74,8 +84,8 @@ def parse_variant(spec: str) -> Variant:
     fields: dict = {"actions": actions, "spec": str(spec)}
     for option in options:
         key, sep, value = option.partition("=")
-        if not sep or key not in ("floor", "accuracy", "integrator", "min_step", "max_step"):
-            raise ValueError(f"variant {spec!r}: options are floor=, accuracy=, integrator=, min_step=, "
+        if not sep or key not in ("floor", "hipknee", "accuracy", "integrator", "min_step", "max_step"):
+            raise ValueError(f"variant {spec!r}: options are floor=, hipknee=, accuracy=, integrator=, min_step=, "
                              f"max_step=; got {option!r}")
         if key in fields:
             raise ValueError(f"variant {spec!r}: {key} given twice")
@@ -88,12 +98,13 @@ def parse_variant(spec: str) -> Variant:
             number = float(value)
         except ValueError:
             raise ValueError(f"variant {spec!r}: {key} must be a number, got {value!r}") from None
-        limits = {"floor": (0.0, 1.0), "accuracy": (0.0, 1.0)}
+        floors = ("floor", "hipknee")
+        limits = {"floor": (0.0, 1.0), "hipknee": (0.0, 1.0), "accuracy": (0.0, 1.0)}
         low, high = limits.get(key, (0.0, STEP_SECONDS))
-        inside = (low <= number < high) if key == "floor" else (low < number < high if key == "accuracy"
+        inside = (low <= number < high) if key in floors else (low < number < high if key == "accuracy"
                                                                  else low < number <= high)
         if not inside:
-            raise ValueError(f"variant {spec!r}: {key} must lie in {'[' if key == 'floor' else '('}{low:g}, "
+            raise ValueError(f"variant {spec!r}: {key} must lie in {'[' if key in floors else '('}{low:g}, "
                              f"{high:g}{']' if key in ('min_step', 'max_step') else ')'}, got {number:g}")
         fields[key] = number
     return Variant(**fields)
@@ -133,11 +144,12 @@ def run_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: Tal
     rng = np.random.default_rng(noise_seed)
     obs, _ = env.reset(seed=seed)
     counts_before, retries_before = sim.integrator_counts(), sim.retries
-    low = np.maximum(policy.action_low, variant.floor).astype(np.float32)
+    floors = variant.floors()
+    low = np.maximum(policy.action_low, floors).astype(np.float32)
     high = policy.action_high.astype(np.float32)
     steps, seconds, distance = 0, 0.0, 0.0
     while True:
-        action = np.maximum(policy_actions(policy, obs, variant.actions, rng), variant.floor).astype(np.float32)
+        action = np.maximum(policy_actions(policy, obs, variant.actions, rng), floors).astype(np.float32)
         tally.at_low += int(np.count_nonzero(action <= low + BOUND_TOLERANCE))
         tally.at_high += int(np.count_nonzero(action >= high - BOUND_TOLERANCE))
         tally.excitations += action.size

@@ -9,7 +9,7 @@ import importlib
 import os
 import sys
 
-from experiments.mpirun import THREAD_VARIABLES
+from baselines_ppo.threads import limit_threads
 
 #: subcommand modules, in the order ``l2run --help`` lists them.
 COMMAND_MODULES = (
@@ -35,10 +35,8 @@ def build_parser(modules=COMMAND_MODULES) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    # One compute thread per process (experiments.mpirun.THREAD_VARIABLES), set
-    # before numpy is first imported by a subcommand; values the user set are kept.
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
+    # the variables, before a subcommand first imports numpy (the trainer sizes TensorFlow's pools)
+    limit_threads(os.environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """Experiment configs: TOML files mapped onto typed dataclasses.
 
     name = "round2"            # run name; default run dir runs/<name>
-    seed = 0                   # base seed of every rank (copied into ppo.seed)
+    seed = 0                   # the run's one seed (see ExperimentConfig)
     description = "..."
 
     [env]                      # experiments.envs.EnvConfig
@@ -11,12 +11,17 @@
     [ppo]                      # baselines_ppo.config.PPOConfig
     steps_per_rank = 2048
 
-Unknown sections or keys are an error listing the valid ones; a value of the
-wrong type is an error naming the key and the value. A file with neither [env]
-nor [ppo] (an empty file, say) is an error listing the bundled configs: it would
-train on the dataclasses' defaults, which are no bundled config (the 2017
-integrator, no excitation floor, 2048 steps per rank). A key left out of a
-section takes the default its docstring gives, and a run's saved config.toml
+One loader, :func:`config_from_dict` (:func:`load_config` hands it the parsed
+file), serves the CLI and the tests. It checks each value's type against its
+field's annotation, converting only int -> float and list -> tuple; each
+dataclass's ``__post_init__`` checks the values (ranges, choices), so a
+field's rule lives next to the field, in one place. Unknown sections or keys
+are an error listing the valid ones; every error is one line naming the file,
+the key and the value. A file with neither [env] nor [ppo] (an empty file,
+say) is an error listing the bundled configs: it would train on the
+dataclasses' defaults, which are no bundled config (the 2017 integrator, no
+excitation floor, 2048 steps per rank). A key left out of a section takes the
+default its docstring gives, and a run's saved config.toml
 (:func:`config_to_toml`) lists every value used. The CLI only maps its flags
 onto these objects.
 """
@@ -29,6 +34,8 @@ import typing
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+import tomli_w
+
 from baselines_ppo.config import PPOConfig
 from experiments.envs import EnvConfig
 
@@ -37,12 +44,18 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 @dataclasses.dataclass
 class ExperimentConfig:
-    """One training run: the env, the algorithm, and run-level settings."""
+    """One training run: the env, the algorithm, and run-level settings.
+
+    The seed: one base seed seeds numpy, TensorFlow and the env of every rank.
+    It is stored once, as ``ppo.seed`` (baselines_ppo's trainer, which knows
+    nothing of experiments, takes it from its PPOConfig), and read here as
+    :attr:`seed`. Files and dicts give it at the top level (``seed = 3``),
+    since it seeds the env too; ``[ppo] seed`` is refused, so that no config
+    holds two seeds and none is overwritten. In code:
+    ``ExperimentConfig(ppo=PPOConfig(seed=3))``."""
 
     name: str = "experiment"
     """Run name; the default run directory is runs/<name>."""
-    seed: int = 0
-    """Base seed; rank r seeds numpy, TensorFlow and its env with seed + 10000 * r."""
     description: str = ""
     """Free text: what this config is for."""
     gym_id: Optional[str] = None
@@ -51,107 +64,87 @@ class ExperimentConfig:
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     """The [env] section."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
-    """The [ppo] section."""
+    """The [ppo] section, and the seed."""
+
+    @property
+    def seed(self) -> int:
+        """Base seed (``ppo.seed``); rank r seeds numpy, TensorFlow and its env with seed + 10000 * r."""
+        return self.ppo.seed
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise ValueError(f"name must be a non-empty string without '/', got {self.name!r}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.ppo.seed != self.seed:
-            self.ppo = dataclasses.replace(self.ppo, seed=self.seed)
 
 
 def config_to_dict(config: ExperimentConfig) -> Dict[str, Any]:
-    """Plain nested dict (JSON/TOML-able); the inverse of :func:`config_from_dict`."""
-    data = dataclasses.asdict(config)
-    data["ppo"] = config.ppo.to_dict()
+    """Plain nested dict (JSON-able; None for unset values), the seed at the top
+    level: the inverse of :func:`config_from_dict`."""
+    data = {"name": config.name, "seed": config.seed, **dataclasses.asdict(config), "ppo": config.ppo.to_dict()}
+    del data["ppo"]["seed"]
     return data
 
 
 def config_from_dict(data: Dict[str, Any], source: str = "config") -> ExperimentConfig:
-    """Build and validate an ExperimentConfig from nested dicts, strictly typed."""
-    data = dict(data)
-    sections = {"env": EnvConfig, "ppo": PPOConfig}
-    top_fields = {f.name for f in dataclasses.fields(ExperimentConfig)}
-    unknown = sorted(set(data) - top_fields)
-    if unknown:
-        raise ValueError(f"{source}: unknown key(s) or section(s) {', '.join(unknown)}; "
-                         f"valid: {', '.join(sorted(top_fields))}")
-    kwargs: Dict[str, Any] = {}
-    for key, value in data.items():
-        if key in sections:
+    """The one loader: nested dicts (a parsed TOML file, :func:`config_to_dict`'s
+    output) -> a validated ExperimentConfig; errors are one line starting with ``source``."""
+    data, ppo = dict(data), data.get("ppo", {})
+    try:
+        if isinstance(ppo, dict) and "seed" in ppo:
+            raise ValueError(f"[ppo] seed = {ppo['seed']!r}: set the seed at the top level (seed = ...), "
+                             "not in [ppo]: it seeds the env as well as PPO")
+        if isinstance(ppo, dict) and "seed" in data:
+            data["ppo"] = {**ppo, "seed": data.pop("seed")}
+        return _build(ExperimentConfig, data)
+    except ValueError as err:  # the top-level seed is stored as ppo.seed: name it as the file does
+        raise ValueError(f"{source}: {err}".replace("ppo.seed", "seed")) from None
+
+
+def _build(cls, values: Dict[str, Any], section: str = ""):
+    """``cls(**values)``: each value checked against its field's annotation, each
+    table built into its field's dataclass (``section`` names it in errors)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        hint, name = hints.get(key), f"{section}.{key}" if section else key
+        if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
-                raise ValueError(f"{source}: [{key}] must be a section (table), got {value!r}")
-            if key == "ppo" and "seed" in value:
-                raise ValueError(f"{source}: set the seed at the top level (seed = ...), not in [ppo]")
-            kwargs[key] = _build(sections[key], value, source, key)
-        else:
-            kwargs[key] = _coerce(ExperimentConfig, key, value, source, "")
-    try:
-        return ExperimentConfig(**kwargs)
-    except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
-
-
-def _build(cls, values: Dict[str, Any], source: str, section: str):
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - fields)
+                raise ValueError(f"[{name}] must be a section (table), got {value!r}")
+            kwargs[key] = _build(hint, value, name)
+        elif hint is not None:
+            kwargs[key] = _convert(hint, value)
+            if kwargs[key] is _INVALID:
+                raise ValueError(f"{name} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+    unknown = ", ".join(sorted(set(values) - set(hints)))
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)} in [{section}]; "
-                         f"valid: {', '.join(sorted(fields))}")
-    kwargs = {key: _coerce(cls, key, value, source, section + ".") for key, value in values.items()}
-    try:
-        return cls(**kwargs)
-    except ValueError as err:  # the dataclass's own checks name the field
-        raise ValueError(f"{source}: {err}") from None
-
-
-def _coerce(cls, key: str, value: Any, source: str, prefix: str) -> Any:
-    """Check ``value`` against the annotation of field ``key`` of ``cls``; convert
-    the lossless cases (int -> float, list -> tuple)."""
-    hint = typing.get_type_hints(cls)[key]
-    converted = _convert(hint, value)
-    if converted is _INVALID:
-        raise ValueError(f"{source}: {prefix}{key} must be {_describe(hint)}, "
-                         f"got {value!r} ({type(value).__name__})")
-    return converted
+        valid = set(hints) - {"seed"} if section else set(hints) | {"seed"}  # the seed is given at the top level
+        what = f"key(s) {unknown} in [{section}]" if section else f"key(s) or section(s) {unknown}"
+        raise ValueError(f"unknown {what}; valid: {', '.join(sorted(valid))}")
+    return cls(**kwargs)
 
 
 _INVALID = object()
 
 
 def _convert(hint, value):
+    """``value`` as type ``hint`` (only the lossless int -> float and list -> tuple), or _INVALID."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Union:  # Optional[X]
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is not type(None):
-                converted = _convert(arg, value)
-                if converted is not _INVALID:
-                    return converted
-        return _INVALID
-    if hint is bool:
-        return value if isinstance(value, bool) else _INVALID
-    if hint is int:
-        return value if _is_int(value) else _INVALID
+        converted = [_convert(arg, value) for arg in args if arg is not type(None)]
+        return next((c for c in converted if c is not _INVALID), _INVALID)
+    if hint is float and _is_int(value):
+        return float(value)
     if hint is float:
-        if _is_int(value) or (isinstance(value, float) and math.isfinite(value)):
-            return float(value)
-        return _INVALID
-    if hint is str:
-        return value if isinstance(value, str) else _INVALID
+        return value if isinstance(value, float) and math.isfinite(value) else _INVALID
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             return _INVALID
-        items = [_convert(args[0], v) for v in value]
-        return _INVALID if any(i is _INVALID for i in items) else tuple(items)
-    if hint is dict or origin is dict:
-        if not isinstance(value, dict):
-            return _INVALID
-        return dict(value)
-    return value
+        items = tuple(_convert(args[0], v) for v in value)
+        return _INVALID if _INVALID in items else items
+    expected = {bool: bool, int: int, str: str, dict: dict}[origin or hint]
+    ok = isinstance(value, expected) and (expected is not int or _is_int(value))
+    return (dict(value) if expected is dict else value) if ok else _INVALID
 
 
 def _describe(hint) -> str:
@@ -210,47 +203,21 @@ def config_to_toml(config: ExperimentConfig) -> str:
     """The config as TOML that :func:`load_config` reads back to an equal config.
 
     Every field is listed, defaults included, so the file shows every value a
-    run used; None values (TOML has no null) are written as comments, e.g.
-    ``# target_kl = none (unset)``, since those fields default to None.
+    run used. TOML has no null: a None value (every such field defaults to
+    None) is written as a comment, ``# target_kl = none (unset)``. Values are
+    formatted by tomli_w; a section's tables (``[env.reward]``) follow its values.
     """
     data = config_to_dict(config)
+    sections = {"": {k: v for k, v in data.items() if k not in ("env", "ppo")}, "env": data["env"], "ppo": data["ppo"]}
     lines = []
-    for key in ("name", "seed", "description", "gym_id"):
-        if data[key] is not None:
-            lines.append(f"{key} = {_toml_value(data[key])}")
-        else:
-            lines.append(f"# {key} = none (unset)")
-    for section in ("env", "ppo"):
-        values = dict(data[section])
-        if section == "ppo":
-            values.pop("seed")  # the top-level seed
-        tables = {k: v for k, v in values.items() if isinstance(v, dict)}
-        lines.append("")
-        lines.append(f"[{section}]")
+    for section, values in sections.items():
+        lines += [f"\n[{section}]"] if section else []
         for key, value in values.items():
             if value is None:
                 lines.append(f"# {key} = none (unset)")
-            elif key not in tables:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for key, table in tables.items():
-            lines.append("")
-            lines.append(f"[{section}.{key}]")
-            for sub, value in table.items():
-                lines.append(f"{_toml_key(sub)} = {_toml_value(value)}")
+            elif not isinstance(value, dict):
+                lines.append(tomli_w.dumps({key: value}).rstrip("\n"))
+        tables = {key: value for key, value in values.items() if isinstance(value, dict)}
+        if tables:
+            lines.append("\n" + tomli_w.dumps({section: tables}).rstrip("\n"))
     return "\n".join(lines) + "\n"
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")

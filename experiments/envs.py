@@ -12,6 +12,7 @@ a repeated action still yields correct features and summed rewards.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import Optional
 
 import gymnasium as gym
@@ -51,31 +52,56 @@ class EnvConfig:
     policy's steps simulate 1.5-2x faster (``l2run bench min-excitation``). The
     floor is part of the policy (its action bounds), so the challenge's plain
     [0, 1] env runs it unchanged."""
+    muscle_floors: Optional[dict] = None
+    """Higher floors for named muscles, {muscle: floor}, on top of min_excitation;
+    a name without its side ("vasti") means both legs (``l2run.constants.MUSCLE_NAMES``).
+    Why: under a trained policy the integrator crawls because of the hip and knee
+    muscles it holds near the floor, not the ankle ones (docs/benchmarks.md, `l2run
+    bench policy`). Part of the policy's action bounds, like min_excitation."""
 
     def __post_init__(self):
+        # The env's and the wrappers' own checks, under the config's key names: one rule per setting.
         from l2run.course import check_difficulty
-
-        check_difficulty(self.difficulty, "env.difficulty")  # an int: True or 2.0 would pass `in (0, 1, 2)`
-        if int(self.max_obstacles) != self.max_obstacles or self.max_obstacles < 0:
-            raise ValueError(f"env.max_obstacles must be a non-negative integer, got {self.max_obstacles!r}")
-        if not 0 < float(self.integrator_accuracy) < 1:
-            raise ValueError(f"env.integrator_accuracy must be in (0, 1), got {self.integrator_accuracy!r}")
-        from l2run.simulator import INTEGRATORS
-
-        if self.integrator not in INTEGRATORS:
-            raise ValueError(f"env.integrator must be one of {sorted(INTEGRATORS)}, got {self.integrator!r}")
-        if int(self.max_steps) != self.max_steps or self.max_steps < 1:
-            raise ValueError(f"env.max_steps must be a positive integer, got {self.max_steps!r}")
-        if int(self.frame_skip) != self.frame_skip or self.frame_skip < 1:
-            raise ValueError(f"env.frame_skip must be a positive integer, got {self.frame_skip!r}")
-        if not 0 <= float(self.min_excitation) < 1:
-            raise ValueError(f"env.min_excitation must be in [0, 1), got {self.min_excitation!r}")
+        from l2run.env import check_accuracy, check_count
+        from l2run.simulator import check_integrator
         from rewards import validate_weights
 
+        check_difficulty(self.difficulty, "env.difficulty")
+        check_count(self.max_obstacles, "env.max_obstacles", 0)
+        check_accuracy(self.integrator_accuracy, "env.integrator_accuracy")
+        check_integrator(self.integrator, "env.integrator")
+        check_count(self.max_steps, "env.max_steps", 1)
+        check_count(self.frame_skip, "env.frame_skip", 1)
+        check_min_excitation(self.min_excitation, "env.min_excitation")
+        excitation_floors(self)  # a muscle name or floor that does not exist fails here
         try:
             validate_weights(self.reward)  # a typo fails here, not on every rank after mpirun started
         except ValueError as err:
             raise ValueError(f"env.reward: {err}") from None
+
+
+def check_min_excitation(floor, name: str = "min_excitation") -> float:
+    """``floor`` as a float in [0, 1), or a ValueError naming it (as ``name``)."""
+    if isinstance(floor, (bool, np.bool_)) or not isinstance(floor, numbers.Real) or not 0 <= floor < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {floor!r}")
+    return float(floor)
+
+
+def excitation_floors(config: "EnvConfig") -> np.ndarray:
+    """The lower bound of each of the 18 excitations: min_excitation raised by
+    muscle_floors; ValueError naming an unknown muscle or a floor outside [0, 1)."""
+    from l2run.constants import MUSCLE_NAMES
+
+    floors = np.full(len(MUSCLE_NAMES), float(config.min_excitation))
+    for name, floor in (config.muscle_floors or {}).items():
+        check_min_excitation(floor, f"env.muscle_floors.{name}")
+        legs = [i for i, muscle in enumerate(MUSCLE_NAMES) if muscle in (name, f"{name}_r", f"{name}_l")]
+        if not legs:
+            sides = sorted({muscle[:-2] for muscle in MUSCLE_NAMES})
+            raise ValueError(f"env.muscle_floors: no muscle {name!r}; muscles: {', '.join(sides)} (both legs) "
+                             "or one of them with _r or _l")
+        floors[legs] = np.maximum(floors[legs], float(floor))
+    return floors
 
 
 class FrameSkip(gym.Wrapper):
@@ -88,10 +114,10 @@ class FrameSkip(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env, skip: int):
+        from l2run.env import check_count
+
         super().__init__(env)
-        if int(skip) != skip or skip < 1:
-            raise ValueError(f"frame skip must be a positive integer, got {skip!r}")
-        self.skip = int(skip)
+        self.skip = check_count(skip, "frame_skip", 1)
 
     def step(self, action):
         total_reward, distance, terms = 0.0, 0.0, {}
@@ -112,18 +138,21 @@ class FrameSkip(gym.Wrapper):
 class MinimumExcitation(gym.Wrapper):
     """Narrow the action box to [``floor``, 1]: no muscle is ever fully relaxed.
 
-    A learner clips its actions to the box, so it learns within it; an action
-    below the floor is an error, as any action outside the box is for L2RunEnv.
-    See ``EnvConfig.min_excitation`` for why (simulation speed)."""
+    ``floor``: one bound for every muscle, or one per muscle. A learner clips its
+    actions to the box, so it learns within it; an action below the floor is an
+    error, as any action outside the box is for L2RunEnv. See
+    ``EnvConfig.min_excitation`` for why (simulation speed)."""
 
-    def __init__(self, env: gym.Env, floor: float):
+    def __init__(self, env: gym.Env, floor):
         super().__init__(env)
-        if not 0 <= float(floor) < 1:
-            raise ValueError(f"minimum excitation must be in [0, 1), got {floor!r}")
         inner = env.action_space
-        self.floor = float(floor)
+        if np.ndim(floor) == 0:
+            floor = check_min_excitation(floor)
+        floors = np.broadcast_to(np.asarray(floor, dtype=np.float64), inner.shape)
+        for value in np.unique(floors):
+            check_min_excitation(float(value))
         self.action_space = gym.spaces.Box(
-            np.maximum(inner.low, np.float32(self.floor)), inner.high, inner.shape, dtype=inner.dtype)
+            np.maximum(inner.low, floors.astype(np.float32)), inner.high, inner.shape, dtype=inner.dtype)
 
     def step(self, action):
         values = np.asarray(action, dtype=np.float32)  # the box's dtype: 0.05 is not below float32(0.05)
@@ -131,7 +160,7 @@ class MinimumExcitation(gym.Wrapper):
         if values.shape == low.shape and np.any(values < low):
             i = int(np.argmax(low - values))
             raise ValueError(f"action[{i}] = {float(values[i]):g} is below the env's minimum excitation "
-                             f"{self.floor:g}; actions must lie in [{self.floor:g}, 1]")
+                             f"{float(low[i]):g} for that muscle; actions must lie in [{float(low[i]):g}, 1]")
         return self.env.step(action)
 
 
@@ -157,8 +186,9 @@ def make_env(config: EnvConfig, seed: Optional[int] = None) -> gym.Env:
         from observation import L2RunFeatures
 
         env = L2RunFeatures(env)
-    if config.min_excitation > 0:
-        env = MinimumExcitation(env, config.min_excitation)
+    floors = excitation_floors(config)
+    if floors.any():
+        env = MinimumExcitation(env, floors)
     if config.frame_skip > 1:
         env = FrameSkip(env, config.frame_skip)
     if seed is not None:

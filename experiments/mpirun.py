@@ -15,12 +15,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from baselines_ppo.threads import THREAD_VARIABLES, limit_threads
+
 #: Environment variables set by mpirun (Open MPI / PMIx) or MPICH-style launchers.
 MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE")
-#: One compute thread per process: with one MPI rank per core, extra BLAS/OpenMP/TF
-#: threads only fight the simulators (see also baselines_ppo.tf_util.limit_threads).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 class MpirunNotFound(RuntimeError):
@@ -49,7 +47,8 @@ def mpirun_command(ranks: int, cli_args: Sequence[str], hostfile: Optional[Path]
 
     Without a hostfile, ``--oversubscribe``: cores are what they are, never
     refuse to start. As root, ``--allow-run-as-root`` (containers). The thread
-    limits are exported with ``-x`` so that they also reach other hosts."""
+    limits (:func:`baselines_ppo.threads.limit_threads`) are exported with ``-x``
+    so that they also reach other hosts."""
     command = [find_mpirun(), "-np", str(ranks)]
     if hostfile is None:
         command.append("--oversubscribe")
@@ -57,17 +56,16 @@ def mpirun_command(ranks: int, cli_args: Sequence[str], hostfile: Optional[Path]
         command += ["--hostfile", str(hostfile)]
     if os.geteuid() == 0:
         command.append("--allow-run-as-root")
+    limits = limit_threads(dict(os.environ))
     for name in THREAD_VARIABLES:
-        command += ["-x", f"{name}={os.environ.get(name, '1')}"]
+        command += ["-x", f"{name}={limits[name]}"]
     return command + [sys.executable, "-m", "mpi4py", "-m", "experiments.cli", *map(str, cli_args)]
 
 
 def launch_environment() -> Dict[str, str]:
     """This process's environment with one thread per rank and TF's INFO
     banners (once per rank, they drown the progress) silenced."""
-    env = dict(os.environ)
-    for name in THREAD_VARIABLES:
-        env.setdefault(name, "1")
+    env = limit_threads(dict(os.environ))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     return env
 

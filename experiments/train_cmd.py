@@ -144,9 +144,12 @@ def _run(args, stop=None) -> int:
 
 def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = None, overwrite: bool = False) -> None:
     """Checks that need no env and no MPI, done once before mpirun starts N copies.
-    The trainer's rank 0 applies the same rules again (every launch path goes
-    through it); this only gives the same one line before any rank starts."""
+    The trainer's rank 0 applies the same rules again, with the same functions
+    (every launch path goes through it); this only gives the same one line
+    before any rank starts."""
     from baselines_ppo.checkpoint import CheckpointError, check_can_start, find_resume_point
+    from baselines_ppo.compatibility import check_compatible
+    from baselines_ppo.init_from import load_init_source
     from baselines_ppo.run_lock import RunDirBusy, check_unlocked
 
     if run_dir.exists() and not run_dir.is_dir():
@@ -159,30 +162,20 @@ def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = N
     except OSError as err:
         raise UsageError(f"cannot write to run directory {run_dir} ({err.strerror or err}); "
                          "choose a writable --run-dir") from None
-    if overwrite:
-        if init_from is not None:
-            check_init_source(config, init_from)
-        return
-    point = find_resume_point(run_dir)
+    point = None if overwrite else find_resume_point(run_dir)
     try:
-        check_can_start(run_dir, point)
+        if point is not None:
+            check_can_start(run_dir, point)
+        if point is None or point.data is None:
+            if init_from is not None:  # a missing or damaged parent (the trainer checks that it fits)
+                load_init_source(init_from)
+            return
+        if not resume:
+            raise UsageError(f"{run_dir} already holds a run (checkpoint {point.path.name}): pass --resume to "
+                             "continue it, --overwrite to set it aside and start anew, or choose another --run-dir")
+        check_compatible(point.data, config.ppo, task_of(config))  # the env's sizes: the trainer's rank 0
     except CheckpointError as err:
-        raise UsageError(str(err)) from None
-    if point.data is None:
-        if init_from is not None:
-            check_init_source(config, init_from)
-        return
-    latest = point.path
-    if not resume:
-        raise UsageError(f"{run_dir} already holds a run (checkpoint {latest.name}): pass --resume to continue "
-                         "it, --overwrite to set it aside and start anew, or choose another --run-dir")
-    saved = point.data.config
-    for key, wanted in (("hidden_sizes", list(config.ppo.hidden_sizes)), ("activation", config.ppo.activation)):
-        if saved.get(key) != wanted:
-            raise UsageError(f"checkpoint {latest} was trained with ppo.{key} = {saved.get(key)}, but the config "
-                             f"has ppo.{key} = {wanted}; resume with the checkpoint's settings or choose "
-                             "another --run-dir")
-    check_same_env(config, run_dir)
+        raise UsageError(error_message(err, run_dir)) from None
 
 
 def check_writable(run_dir: Path) -> None:
@@ -201,58 +194,23 @@ def check_writable(run_dir: Path) -> None:
                          f"{err.strerror or err}); choose a writable --run-dir") from None
 
 
-def check_init_source(config, init_from: Path) -> None:
-    """Read the parent once before mpirun starts: a missing or damaged one is one
-    line; a parent trained on another env is said (training it on another course
-    is allowed: the networks' sizes are checked by the trainer)."""
-    from baselines_ppo.checkpoint import CheckpointError
-    from baselines_ppo.init_from import load_init_source
-
-    try:
-        source = load_init_source(init_from)
-    except CheckpointError as err:
-        raise UsageError(str(err)) from None
-    changed = env_changes(config, source.metadata)
-    if changed:
-        print(f"l2run train: note: {source.path} was trained on another env than the config describes "
-              f"({changed}); training it on the config's env", file=sys.stderr)
-
-
-def env_changes(config, saved_metadata) -> str:
-    """"env.key = old -> new, ..." for the env settings that differ between a
-    run's saved metadata and ``config`` ("" if none)."""
-    import dataclasses
-    import json
-
+def task_of(config) -> dict:
+    """The settings that define the task a config trains on: what the trainer
+    records in checkpoints and compares on resume (baselines_ppo.compatibility)."""
     from experiments.config import config_to_dict
-    from experiments.envs import EnvConfig
 
-    saved = saved_metadata or {}
-    wanted = json.loads(json.dumps(config_to_dict(config)))  # the same JSON types as the saved side
-    defaults = json.loads(json.dumps(dataclasses.asdict(EnvConfig())))  # fields newer than the run
-    saved_env = {"gym_id": saved.get("gym_id"), **defaults, **(saved.get("env") or {})}
-    wanted_env = {"gym_id": wanted.get("gym_id"), **(wanted.get("env") or {})}
-    changed = {key: (saved_env.get(key), wanted_env.get(key)) for key in sorted(set(saved_env) | set(wanted_env))
-               if saved_env.get(key) != wanted_env.get(key)}
-    return ", ".join(f"env.{key} = {old!r} -> {new!r}" for key, (old, new) in changed.items())
+    saved = config_to_dict(config)
+    return {"gym_id": saved["gym_id"], "env": saved["env"]}
 
 
-def check_same_env(config, run_dir: Path) -> None:
-    """Refuse to resume a run on another task: an env changed mid-run (course,
-    integrator, excitation floor, reward, frame skip...) would make its curves,
-    its best policy and its step count mean nothing. PPO settings may change."""
-    import json
+def error_message(err: Exception, run_dir: Path) -> str:
+    """The one line for an error the trainer raises; a changed task in the CLI's terms."""
+    from baselines_ppo.compatibility import TaskChanged
 
-    from baselines_ppo.trainer import RUN_CONFIG_FILE
-
-    try:
-        saved = json.loads((run_dir / RUN_CONFIG_FILE).read_text()).get("metadata") or {}
-    except (OSError, ValueError):
-        return  # a run written by the trainer alone: nothing to compare with
-    listed = env_changes(config, saved)
-    if listed:
-        raise UsageError(f"{run_dir} was trained on another env than the config describes ({listed}); resume "
-                         f"with --config {run_dir / CONFIG_TOML}, or train the new env in another --run-dir")
+    if isinstance(err, TaskChanged):
+        return (f"{run_dir} was trained on another env than the config describes ({', '.join(err.changes)}); "
+                f"resume with --config {run_dir / CONFIG_TOML}, or train the new env in another --run-dir")
+    return str(err)
 
 
 def make_env_fn(config):
@@ -287,13 +245,10 @@ def symmetry_for(config):
 
 def train_in_this_process(args, config, config_path: Path, run_dir: Path, stop=None) -> int:
     """Train as one rank of the current MPI world (a world of 1 without mpirun)."""
-    from baselines_ppo.tf_util import limit_threads
-
-    limit_threads()  # before anything starts TensorFlow
     from baselines_ppo import mpi
     from baselines_ppo.checkpoint import CheckpointError
+    from baselines_ppo.run import train
     from baselines_ppo.run_lock import RunDirBusy, RunDirUnwritable
-    from baselines_ppo.trainer import train
     from experiments.config import config_to_dict, config_to_toml
 
     size = mpi.size()
@@ -301,12 +256,12 @@ def train_in_this_process(args, config, config_path: Path, run_dir: Path, stop=N
         print(f"l2run train: note: --ranks {args.ranks} ignored, mpirun started {size} ranks", file=sys.stderr)
     try:
         result = train(make_env_fn(config), config.ppo, run_dir, iterations=args.iterations, resume=args.resume,
-                       quiet=args.quiet, progress=args.progress, metadata=config_to_dict(config),
-                       run_files={CONFIG_TOML: config_to_toml(config)}, symmetry=symmetry_for(config),
-                       init_from=args.init_from, overwrite=args.overwrite, stop=stop)
+                       progress=args.progress or ("lines" if args.quiet else None), metadata=config_to_dict(config),
+                       task=task_of(config), run_files={CONFIG_TOML: config_to_toml(config)},
+                       symmetry=symmetry_for(config), init_from=args.init_from, overwrite=args.overwrite, stop=stop)
     except (CheckpointError, RunDirBusy, RunDirUnwritable) as err:  # raised identically on every rank
         if mpi.is_root():
-            print(f"l2run train: error: {err}", file=sys.stderr)
+            print(f"l2run train: error: {error_message(err, run_dir)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         raise

@@ -22,6 +22,10 @@ MUSCLE_NAMES = (
     "hamstrings_l", "bifemsh_l", "glut_max_l", "iliopsoas_l", "rect_fem_l",
     "vasti_l", "gastroc_l", "soleus_l", "tib_ant_l",
 )
+#: The hip and knee muscles, without their side: held near a zero excitation they
+#: make the fibre dynamics stiff and the integrator crawl; the ankle ones do not
+#: (docs/benchmarks.md, ``l2run bench policy --variants ... sampled+hipknee=0.15``).
+HIP_KNEE_MUSCLES = ("hamstrings", "bifemsh", "glut_max", "iliopsoas", "rect_fem", "vasti")
 PSOAS_R_MUSCLE = MUSCLE_NAMES.index("iliopsoas_r")
 PSOAS_L_MUSCLE = MUSCLE_NAMES.index("iliopsoas_l")
 

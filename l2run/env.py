@@ -35,14 +35,14 @@ from .simulator import GRADER_INTEGRATOR, SimulationError, Simulator, set_opensi
 GRADER_ACCURACY = 1e-3
 
 
-def _count(value, name: str, minimum: int) -> int:
+def check_count(value, name: str, minimum: int) -> int:
     """An int >= minimum, or a ValueError naming it (a bool is no count: True == 1)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
     return int(value)
 
 
-def _accuracy(value, name: str, alternatives: str = "") -> float:
+def check_accuracy(value, name: str, alternatives: str = "") -> float:
     """A float in (0, 1), or a ValueError naming it (not float()'s TypeError for None)."""
     try:
         accuracy = float(value)
@@ -97,13 +97,13 @@ class L2RunEnv(gym.Env):
         integrator: str = GRADER_INTEGRATOR,
     ):
         self.difficulty = check_difficulty(difficulty)
-        self.max_obstacles = _count(max_obstacles, "max_obstacles", 0)
-        self.integrator_accuracy = _accuracy(integrator_accuracy, "integrator_accuracy")
-        self.max_steps = _count(max_steps, "max_steps", 1)
+        self.max_obstacles = check_count(max_obstacles, "max_obstacles", 0)
+        self.integrator_accuracy = check_accuracy(integrator_accuracy, "integrator_accuracy")
+        self.max_steps = check_count(max_steps, "max_steps", 1)
         if isinstance(retry_accuracy, str) and retry_accuracy == "auto":
             retry_accuracy = self.integrator_accuracy / 10
         elif retry_accuracy is not None:
-            retry_accuracy = _accuracy(retry_accuracy, "retry_accuracy", ", 'auto' or None")
+            retry_accuracy = check_accuracy(retry_accuracy, "retry_accuracy", ", 'auto' or None")
         self.model_path = resolve_model_path(model_path)
         set_opensim_log_level(opensim_log_level)
         self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy, retry_accuracy,

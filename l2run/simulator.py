@@ -104,6 +104,13 @@ def excitation_constants(controller: opensim.PrescribedController) -> list:
     return [opensim.Constant.safeDownCast(functions.get(i)) for i in range(functions.getSize())]
 
 
+def check_integrator(integrator, name: str = "integrator") -> str:
+    """``integrator`` if it names one of :data:`INTEGRATORS`, else a ValueError naming it (as ``name``)."""
+    if not isinstance(integrator, str) or integrator not in INTEGRATORS:
+        raise ValueError(f"{name} must be one of {sorted(INTEGRATORS)}, got {integrator!r}")
+    return integrator
+
+
 class SimulationError(RuntimeError):
     """The integrator failed (a SimTK exception) or produced a non-finite state."""
 
@@ -124,9 +131,7 @@ class Simulator:
 
     def __init__(self, model_path: os.PathLike, obstacle_slots: int, integrator_accuracy: float,
                  retry_accuracy: Optional[float] = None, integrator: str = GRADER_INTEGRATOR):
-        if integrator not in INTEGRATORS:
-            raise ValueError(f"integrator must be one of {sorted(INTEGRATORS)}, got {integrator!r}")
-        self.integrator = integrator
+        self.integrator = check_integrator(integrator)
         self._method = getattr(opensim.Manager, INTEGRATORS[integrator])
         self._retry_method = getattr(opensim.Manager, INTEGRATORS[GRADER_INTEGRATOR])
         self.integrator_accuracy = float(integrator_accuracy)

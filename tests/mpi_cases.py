@@ -47,7 +47,7 @@ def run_mpi(case: str, *args: str, ranks: int = 2, timeout: float = 120, abort_o
 def case_collectives():
     from baselines_ppo import mpi
     from baselines_ppo.buffer import RolloutBuffer
-    from baselines_ppo.running_mean_std import RunningMeanStd
+    from baselines_ppo.normalizers import RunningMeanStd
 
     rank, size = mpi.rank(), mpi.size()
     assert size == 2
@@ -90,7 +90,7 @@ def case_collectives():
 
 def case_sync():
     """Different data per rank, several averaged Adam steps: parameters stay bit-identical."""
-    from baselines_ppo.tf_util import limit_threads
+    from baselines_ppo.threads import limit_threads
 
     limit_threads()
     import tensorflow as tf
@@ -146,7 +146,7 @@ def case_raise():
     """Rank 1 raises while rank 0 waits in a collective: the job must end, not hang."""
     from baselines_ppo import mpi
 
-    mpi.barrier()
+    mpi.allgather(mpi.rank())  # both ranks are up
     if mpi.rank() == 1:
         raise RuntimeError("boom on rank 1")
     mpi.allreduce_sum(np.ones(3))  # never completes: rank 1 is gone
@@ -168,7 +168,7 @@ def case_pendulum(run_dir: str, total_timesteps: str):
     import gymnasium as gym
 
     from baselines_ppo import mpi
-    from baselines_ppo.trainer import train
+    from baselines_ppo import train
 
     config = pendulum_config(ranks=mpi.size(), total_timesteps=int(total_timesteps))
     result = train(lambda seed: gym.make("Pendulum-v1"), config, run_dir, progress="none", tensorboard=False)

@@ -69,14 +69,14 @@ def test_bench_min_excitation_rejects_a_floor_outside_the_excitation_range(capsy
 
 def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
     args = ["bench", "policy", "--episodes", "1", "--max-steps", "15",
-            "--variants", "sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3"]
+            "--variants", "sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "pretrained/round2/policy.npz" in out  # the default: the shipped policy, in its training env
     assert "semi_explicit_euler2 at 0.03, floor 0.05" in out
     number = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%\s+(\d+)%\s+(\d+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%"
     rows = {}
-    for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3"):
+    for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15"):
         row = re.search(r"^\s+" + re.escape(variant) + number, out, re.M)
         assert row, out
         rows[variant] = row.groups()
@@ -86,6 +86,8 @@ def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
     floored = rows["sampled+floor=0.15+max_step=2e-3"]
     assert int(floored[3]) >= int(rows["sampled"][3])  # raising to 0.15 only adds excitations at the lower bound
     assert float(floored[7]) >= 5  # a maximum step of 2 ms: at least 5 internal steps per 10 ms
+    hip_knee = rows["sampled+hipknee=0.15"]
+    assert int(hip_knee[3]) >= int(rows["sampled"][3])  # raising 12 of the 18 muscles adds excitations at the bound
 
 
 def test_bench_policy_rejects_bad_variants():
@@ -93,6 +95,8 @@ def test_bench_policy_rejects_bad_variants():
         main(["bench", "policy", "--variants", "greedy"])
     with pytest.raises(SystemExit, match=r"floor must lie in \[0, 1\)"):
         main(["bench", "policy", "--variants", "sampled+floor=1.5"])
+    with pytest.raises(SystemExit, match=r"hipknee must lie in \[0, 1\)"):
+        main(["bench", "policy", "--variants", "sampled+hipknee=-0.1"])
     with pytest.raises(SystemExit, match="options are floor="):
         main(["bench", "policy", "--variants", "sampled+speed=2"])
     with pytest.raises(SystemExit, match="exported policy or a run directory"):

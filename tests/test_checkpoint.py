@@ -41,7 +41,7 @@ def pendulum_symmetry():
 
 
 def train(run_dir, config, **kwargs):
-    from baselines_ppo.trainer import train as run_training
+    from baselines_ppo import train as run_training
 
     if config.mirror_augmentation:
         kwargs.setdefault("symmetry", pendulum_symmetry())
@@ -194,21 +194,21 @@ class CtrlCDuringStep(gym.Wrapper):
 def test_resume_from_a_stop_between_scheduled_checkpoints(tmp_path, monkeypatch):
     """A Ctrl-C during iteration 3 with checkpoint_every=2 saves at 3 and stops. Resumed, the run
     equals the uninterrupted run whose schedule also saves at 3 -- not the one that never saved
-    there, since every save ends the episodes in progress (trainer docstring, "exact resume")."""
-    from baselines_ppo import trainer
+    there, since every save ends the episodes in progress (baselines_ppo.run docstring, "exact resume")."""
+    from baselines_ppo import run
 
     config = small_config(normalize_rewards=True)  # its running return restarts at saves too
     split_dir = tmp_path / "split"
     during_iteration_3 = 2 * config.steps_per_rank + 100
-    stopped = trainer.train(lambda seed: CtrlCDuringStep(pendulum(seed), at=during_iteration_3), config, split_dir,
+    stopped = run.train(lambda seed: CtrlCDuringStep(pendulum(seed), at=during_iteration_3), config, split_dir,
                             iterations=4, progress="none", tensorboard=False)
     assert (stopped.interrupted, stopped.iterations) == (True, 3)
     assert latest_checkpoint(split_dir).name == "ckpt-00000003"
     resumed = train(split_dir, config, iterations=4, resume=True)
     assert (resumed.interrupted, resumed.iterations) == (False, 4)
 
-    scheduled = trainer.checkpoint_due
-    monkeypatch.setattr(trainer, "checkpoint_due", lambda it, cfg, target: scheduled(it, cfg, target) or it == 3)
+    scheduled = run.checkpoint_due
+    monkeypatch.setattr(run, "checkpoint_due", lambda it, cfg, target: scheduled(it, cfg, target) or it == 3)
     train(tmp_path / "saves_at_3", config, iterations=4)
     monkeypatch.undo()
     assert_same_training(tmp_path / "saves_at_3", split_dir, iteration=3)
@@ -242,7 +242,7 @@ def files_of(run_dir):
 
 def test_a_run_dir_locked_by_another_job_fails_fast_and_is_left_untouched(tmp_path):
     from baselines_ppo.run_lock import RunDirBusy, RunLock
-    from baselines_ppo.trainer import train as run_training
+    from baselines_ppo import train as run_training
 
     run_dir = tmp_path / "live"
     save_checkpoint(run_dir, fake_data(1), keep=3)
@@ -287,7 +287,7 @@ def test_incompatible_network_is_an_error_naming_both_values(trained_dir):
 
 
 def test_incompatible_spaces_is_an_error_naming_both_values(trained_dir, tmp_path):
-    from baselines_ppo.trainer import train as run_training
+    from baselines_ppo import train as run_training
 
     run_dir = tmp_path / "copy"
     shutil.copytree(trained_dir, run_dir)

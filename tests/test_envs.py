@@ -68,3 +68,24 @@ def test_a_floor_trained_policy_keeps_its_floor_in_evaluation(tmp_path):
     assert config.min_excitation == 0.05
     policy = export.load_policy(path)
     assert np.all(policy.act(np.zeros(82)) >= 0.05)  # a mean of -1 is clipped to the floor, not to 0
+
+
+def test_muscle_floors_raise_the_named_muscles_on_both_legs_or_one():
+    from l2run.constants import MUSCLE_NAMES
+
+    env = make_env(EnvConfig(features=False, min_excitation=0.05, muscle_floors={"vasti": 0.15, "glut_max_l": 0.2},
+                             **FAST))
+    low = dict(zip(MUSCLE_NAMES, env.action_space.low))
+    assert low["vasti_r"] == low["vasti_l"] == np.float32(0.15)
+    assert low["glut_max_l"] == np.float32(0.2) and low["glut_max_r"] == np.float32(0.05)
+    assert low["soleus_r"] == np.float32(0.05)
+    env.reset(seed=0)
+    action = np.asarray(env.action_space.low, dtype=np.float32).copy()
+    env.step(action)  # the floors themselves are inside the box
+    action[MUSCLE_NAMES.index("vasti_l")] = 0.1
+    with pytest.raises(ValueError, match=r"action\[14\] = 0.1 is below the env's minimum excitation 0.15"):
+        env.step(action)
+    with pytest.raises(ValueError, match=r"env.muscle_floors: no muscle 'quads'; muscles: bifemsh, gastroc"):
+        EnvConfig(muscle_floors={"quads": 0.1})
+    with pytest.raises(ValueError, match=r"env.muscle_floors.vasti must be in \[0, 1\), got 1.5"):
+        EnvConfig(muscle_floors={"vasti": 1.5})

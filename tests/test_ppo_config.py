@@ -1,8 +1,14 @@
 """Tier a: experiment configs (TOML -> ExperimentConfig) fail loudly and precisely."""
+import dataclasses
+import json
+import tomllib
+
 import pytest
 
-from experiments.config import (ExperimentConfig, config_from_dict, config_to_dict, config_to_toml, load_config,
-                                resolve_config_path)
+from baselines_ppo.config import PPOConfig
+from experiments.config import (ExperimentConfig, bundled_configs, config_from_dict, config_to_dict, config_to_toml,
+                                load_config, resolve_config_path)
+from experiments.envs import EnvConfig
 
 
 @pytest.mark.parametrize("name, difficulty, obstacles", [("quick", 0, 0), ("round1", 1, 3), ("round2", 2, 10)])
@@ -33,7 +39,7 @@ def write(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("text, message", [
+ERRORS = [
     ("[ppo]\nlearning_rat = 1e-3\n", r"unknown key\(s\) learning_rat in \[ppo\]; valid: activation, .*learning_rate"),
     ("[envv]\ndifficulty = 1\n", r"unknown key\(s\) or section\(s\) envv; valid: description, env, gym_id, name, ppo"),
     ("[ppo]\nlearning_rate = \"fast\"\n", r"ppo.learning_rate must be a number, got 'fast' \(str\)"),
@@ -47,12 +53,23 @@ def write(tmp_path, text):
     ("seed = -2\n", r"seed must be a non-negative integer, got -2"),
     ("ppo = 3\n", r"\[ppo\] must be a section"),
     ("[ppo\n", r"not valid TOML"),
-])
+    ("[ppo]\nsteps_per_rank = \"big\"\n", r"ppo.steps_per_rank must be an integer, got 'big' \(str\)$"),
+    ("[ppo]\ngamma = true\n", r"ppo.gamma must be a number, got True \(bool\)$"),
+    ("seed = \"x\"\n[ppo]\n", r": seed must be an integer, got 'x' \(str\)$"),
+    ("[env]\nreward = {nope = 1.0}\n", r"env.reward: unknown reward term\(s\) \['nope'\]"),
+]
+
+
+@pytest.mark.parametrize("text, message", ERRORS)
 def test_config_errors_name_key_and_value(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(ValueError, match=message) as info:
         load_config(path)
-    assert str(path) in str(info.value)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    if "not valid TOML" not in message:  # load_config only parses: the dict loader says the very same
+        with pytest.raises(ValueError) as from_dict:
+            config_from_dict(tomllib.loads(text), source=str(path))
+        assert str(from_dict.value) == str(info.value)
 
 
 def test_missing_config_lists_the_bundled_ones():
@@ -71,9 +88,61 @@ def test_toml_roundtrip_and_seed_propagation(tmp_path):
         assert line in text.splitlines(), line
     path = write(tmp_path, text)
     assert load_config(path) == config
-    for name in ("round1", "round2", "quick"):  # the bundled ones too
-        bundled = load_config(name)
-        assert load_config(write(tmp_path, config_to_toml(bundled))) == bundled
     assert config_to_dict(config)["env"]["reward"] == {"velocity": 2.0}
-    assert ExperimentConfig(seed=3).ppo.seed == 3
+    assert ExperimentConfig(ppo=PPOConfig(seed=3)).seed == 3  # one stored seed (see ExperimentConfig)
     assert load_config(write(tmp_path, "seed = 1\n[ppo]\n")).name == "exp"  # name defaults to the file stem
+
+
+def test_one_seed_at_the_top_level():
+    """The top-level seed is the one seed, stored once (as ppo.seed); [ppo] seed is
+    refused, by the file and the dict loader alike (ERRORS), so none is overwritten."""
+    with pytest.raises(ValueError, match=r"^f.toml: \[ppo\] seed = 2: set the seed at the top level \(seed = \.\.\.\)"):
+        config_from_dict({"seed": 1, "ppo": {"seed": 2}}, source="f.toml")
+    config = config_from_dict({"seed": 5, "ppo": {"epochs": 2}})
+    assert (config.seed, config.ppo.seed, config_to_dict(config)["seed"]) == (5, 5, 5)
+    assert "seed" not in config_to_dict(config)["ppo"]
+    assert "seed" not in {f.name for f in dataclasses.fields(ExperimentConfig)}  # no second copy to fall out of step
+
+
+@pytest.mark.parametrize("key, value", [("difficulty", 3), ("difficulty", True), ("max_obstacles", -1),
+                                        ("max_steps", 0), ("integrator_accuracy", 1.5), ("integrator", "leapfrog"),
+                                        ("frame_skip", 0), ("frame_skip", 2.0), ("min_excitation", 1.0)])
+def test_an_env_field_has_one_rule(tmp_path, key, value):
+    """EnvConfig runs the env's own check under the config's key: L2RunEnv's (course,
+    integrator), or the wrapper's (frame_skip, min_excitation)."""
+    import l2run
+    from experiments.envs import FrameSkip, MinimumExcitation
+    from tests.toy_env import ToyEnv
+
+    wrappers = {"frame_skip": FrameSkip, "min_excitation": MinimumExcitation}
+    with pytest.raises(ValueError) as from_env:
+        wrappers[key](ToyEnv(), value) if key in wrappers else l2run.L2RunEnv(**{key: value})
+    with pytest.raises(ValueError) as from_config:
+        EnvConfig(**{key: value})
+    assert str(from_config.value) == f"env.{from_env.value}"
+    if type(value) is type(getattr(EnvConfig(), key)):  # else the file's value fails the type check first
+        with pytest.raises(ValueError) as from_file:
+            load_config(write(tmp_path, f"[env]\n{key} = {json.dumps(value)}\n"))
+        assert str(from_file.value).endswith(f": env.{from_env.value}")
+
+
+@pytest.mark.parametrize("name", bundled_configs())
+def test_every_bundled_config_survives_the_round_trip(tmp_path, name):
+    config = load_config(name)
+    assert load_config(write(tmp_path, config_to_toml(config))) == config
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize("reward", [None, {}, {"velocity": 2.0, "survival": 0.5}])
+def test_none_values_and_reward_tables_survive_the_round_trip(tmp_path, reward):
+    """TOML has no null: None values are comment lines, and read back as the defaults they are."""
+    config = ExperimentConfig(name="odd", description='a "quoted"\nline', gym_id=None,
+                              env=EnvConfig(difficulty=1, model_path=None, reward=reward, frame_skip=2),
+                              ppo=PPOConfig(seed=9, hidden_sizes=(32, 16), target_kl=None, max_grad_norm=0.5))
+    lines = config_to_toml(config).splitlines()
+    assert {"# gym_id = none (unset)", "# model_path = none (unset)", "# target_kl = none (unset)"} <= set(lines)
+    assert ("# reward = none (unset)" in lines, "[env.reward]" in lines) == (reward is None, reward is not None)
+    assert load_config(write(tmp_path, "\n".join(lines))) == config
+    assert config_from_dict(config_to_dict(config)) == config
+    pendulum = dataclasses.replace(config, gym_id="Pendulum-v1", ppo=PPOConfig(target_kl=0.01))
+    assert load_config(write(tmp_path, config_to_toml(pendulum))) == pendulum

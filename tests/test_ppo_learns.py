@@ -16,7 +16,7 @@ TOTAL_TIMESTEPS = 204_800
 
 @pytest.mark.filterwarnings("ignore:TensorFlow was already running")
 def test_pendulum_one_rank(tmp_path):
-    from baselines_ppo.trainer import train
+    from baselines_ppo import train
 
     result = train(lambda seed: gym.make("Pendulum-v1"), pendulum_config(1, TOTAL_TIMESTEPS), tmp_path,
                    progress="none", tensorboard=False)

@@ -43,7 +43,7 @@ def collected(cfg, iterations=1):
     buffer = RolloutBuffer(cfg.steps_per_rank, 4, 2)
     rng = np.random.default_rng(2)
     for _ in range(iterations):
-        rms_before = learner.obs_rms.state_dict()
+        rms_before = learner.obs_normalizer.state_dict()
         batch, stats, acting = collect(collector, learner, buffer, rng)
     return learner, batch, stats, acting, rms_before
 
@@ -87,7 +87,7 @@ def test_a_symmetry_of_the_wrong_size_is_a_clear_error():
 
 
 def test_mirror_augmentation_without_a_symmetry_fails_before_building_the_env(tmp_path):
-    from baselines_ppo.trainer import train
+    from baselines_ppo import train
 
     def env_fn(seed):
         raise AssertionError("the env should not be built")
@@ -121,7 +121,7 @@ def test_mirrored_samples_carry_the_acting_policys_log_probs():
                                rtol=1e-5, atol=1e-5)
     expected_obs = (TOY_SYMMETRY.mirror_observations(stats.raw_observations) - rms_before["mean"]) / std
     np.testing.assert_allclose(batch.observations[mirror], expected_obs, rtol=1e-5, atol=1e-5)
-    assert not np.allclose(rms_before["mean"], learner.obs_rms.mean), "the statistics changed this iteration"
+    assert not np.allclose(rms_before["mean"], learner.obs_normalizer.mean), "the statistics changed this iteration"
 
     # mirrored actions and their log-probabilities under the policy that acted
     np.testing.assert_array_equal(batch.actions[mirror], batch.actions[real][:, [1, 0]])
@@ -138,10 +138,10 @@ def test_mirrored_samples_carry_the_acting_policys_log_probs():
 
     # the observation statistics saw both halves, so they are themselves mirror-symmetric (although the
     # env's observations are lopsided) and normalising commutes with mirroring
-    np.testing.assert_allclose(TOY_SYMMETRY.mirror_observations(learner.obs_rms.mean), learner.obs_rms.mean,
-                               atol=1e-12)
-    np.testing.assert_allclose(learner.obs_rms.var[[1, 0, 2, 3]], learner.obs_rms.var, rtol=1e-12)
-    assert abs(learner.obs_rms.mean[0] - 1.0) < 1.0 and abs(learner.obs_rms.mean[2]) < 1e-12
+    statistics = learner.obs_normalizer
+    np.testing.assert_allclose(TOY_SYMMETRY.mirror_observations(statistics.mean), statistics.mean, atol=1e-12)
+    np.testing.assert_allclose(statistics.var[[1, 0, 2, 3]], statistics.var, rtol=1e-12)
+    assert abs(statistics.mean[0] - 1.0) < 1.0 and abs(statistics.mean[2]) < 1e-12
     np.testing.assert_allclose(batch.observations[mirror], TOY_SYMMETRY.mirror_observations(batch.observations[real]),
                                atol=1e-5)
 
@@ -190,7 +190,7 @@ def test_the_doubled_update_takes_minibatches_of_the_configured_size():
         diagnostics = update(learner, batch, 1e-3, np.random.default_rng(0))
         steps[mirror] = len(seen)
         assert diagnostics["epochs"] == cfg.epochs and np.isfinite(diagnostics["value_loss"])
-        assert cfg.minibatches_per_epoch * cfg.epochs == len(seen)
+        assert (2 if mirror else 1) * cfg.steps_per_rank // cfg.minibatch_size * cfg.epochs == len(seen)
         assert not np.array_equal(learner.flat.get(), before)
     assert steps == {False: 3 * T // 8, True: 3 * 2 * T // 8}
 

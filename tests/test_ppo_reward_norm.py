@@ -5,15 +5,14 @@ import pytest
 
 from baselines_ppo.buffer import RolloutBuffer, compute_gae
 from baselines_ppo.config import PPOConfig
-from baselines_ppo.rollout import RewardNormalizer
-from baselines_ppo.running_mean_std import RunningMeanStd
+from baselines_ppo.normalizers import RewardNormalizer
 from toy_env import ToyEnv
 
 pytestmark = pytest.mark.filterwarnings("ignore:TensorFlow was already running")
 
 
 def test_running_discounted_return_carries_over_batches_and_resets_at_episode_ends():
-    normalizer = RewardNormalizer(RunningMeanStd(()), True, gamma=0.5, clip=10.0)
+    normalizer = RewardNormalizer(True, gamma=0.5, clip=10.0)
     returns = normalizer.discounted_returns(np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
                                             np.array([False, True, False, False, False]))
     np.testing.assert_allclose(returns, [1.0, 2.0 + 0.5 * 1.0, 3.0, 4.0 + 0.5 * 3.0, 5.0 + 0.5 * 5.5])
@@ -26,14 +25,15 @@ def test_running_discounted_return_carries_over_batches_and_resets_at_episode_en
 
 
 def test_rewards_divided_by_the_return_std_and_clipped():
-    rms = RunningMeanStd(())
-    rms.update_from_moments(5.0, 4.0, 100)  # count 1e-4 + 100: var ~ 4, std ~ 2
+    normalizer = RewardNormalizer(True, gamma=0.99, clip=10.0)
+    normalizer.update_from_moments(5.0, 4.0, 100)  # count 1e-4 + 100: var ~ 4, std ~ 2
     rewards = np.array([1.0, -3.0, 50.0, -50.0])
-    normalised = RewardNormalizer(rms, True, gamma=0.99, clip=10.0)(rewards)
-    std = np.sqrt(rms.var + 1e-8)
+    normalised = normalizer(rewards)
+    std = np.sqrt(normalizer.var + 1e-8)
     assert std == pytest.approx(2.0, rel=1e-5)
     np.testing.assert_allclose(normalised, [1.0 / std, -3.0 / std, 10.0, -10.0])  # divided, not centred
-    np.testing.assert_array_equal(RewardNormalizer(rms, False, 0.99, 10.0)(rewards), rewards)
+    normalizer.enabled = False
+    np.testing.assert_array_equal(normalizer(rewards), rewards)
 
 
 def test_collect_normalises_rewards_for_the_targets_only():
@@ -48,18 +48,18 @@ def test_collect_normalises_rewards_for_the_targets_only():
     collector.reset(seed=3)
     buffer = RolloutBuffer(32, 4, 2)
     rng = np.random.default_rng(1)
-    reference = RewardNormalizer(RunningMeanStd(()), True, gamma, 1.5)  # follows the trainer's by hand
+    reference = RewardNormalizer(True, gamma, 1.5)  # follows the trainer's by hand
     for iteration in range(2):
         batch, stats, acting = collect(collector, learner, buffer, rng)
         rewards, ends = buffer.rewards.copy(), buffer.terminated | buffer.truncated
         returns = reference.discounted_returns(rewards, ends)
-        reference.rms.update(returns)
-        np.testing.assert_allclose(learner.reward_rms.mean, reference.rms.mean, rtol=1e-12)
-        np.testing.assert_allclose(learner.reward_rms.var, reference.rms.var, rtol=1e-12)
-        assert learner.reward_rms.count == pytest.approx(32 * (iteration + 1) + 1e-4)
+        reference.update_from_moments(returns.mean(), returns.var(), len(returns))
+        np.testing.assert_allclose(learner.reward_normalizer.mean, reference.mean, rtol=1e-12)
+        np.testing.assert_allclose(learner.reward_normalizer.var, reference.var, rtol=1e-12)
+        assert learner.reward_normalizer.count == pytest.approx(32 * (iteration + 1) + 1e-4)
 
         # GAE of reward_scale * clip(r / std(returns), +-clip), with the statistics including this batch
-        normalised = 0.5 * np.clip(rewards / np.sqrt(reference.rms.var + 1e-8), -1.5, 1.5)
+        normalised = 0.5 * np.clip(rewards / np.sqrt(reference.var + 1e-8), -1.5, 1.5)
         assert np.abs(normalised).max() < np.abs(rewards).max()  # the rewards were rescaled indeed
         next_values = np.append(buffer.values[1:], stats.last_value)
         next_values[buffer.truncated] = buffer.final_values[buffer.truncated]
@@ -76,7 +76,7 @@ def test_collect_normalises_rewards_for_the_targets_only():
 def test_reward_statistics_go_into_checkpoints_not_into_the_policy(tmp_path):
     from baselines_ppo.checkpoint import latest_checkpoint, load_checkpoint
     from baselines_ppo.progress import read_progress
-    from baselines_ppo.trainer import train
+    from baselines_ppo import train
 
     config = PPOConfig(steps_per_rank=256, minibatch_size=64, epochs=2, hidden_sizes=(8,), normalize_rewards=True)
     train(lambda seed: gym.make("Pendulum-v1"), config, tmp_path, iterations=2, progress="none", tensorboard=False)

@@ -10,8 +10,8 @@ from baselines_ppo.buffer import RolloutBuffer
 from baselines_ppo.logger import Logger
 from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.progress import read_progress
-from baselines_ppo.rollout import Collector, ObservationNormalizer
-from baselines_ppo.running_mean_std import RunningMeanStd
+from baselines_ppo.normalizers import ObservationNormalizer
+from baselines_ppo.rollout import Collector
 
 
 class ScriptedEnv(gym.Env):
@@ -47,7 +47,7 @@ def test_collector_episode_stats_bootstrap_values_and_clipping():
     collector = Collector(env)
     collector.reset(seed=0)
     buffer = RolloutBuffer(10, 1, 2)
-    stats = collector.collect(policy, ObservationNormalizer(RunningMeanStd((1,)), False, 5.0), buffer,
+    stats = collector.collect(policy, ObservationNormalizer(1, False, 5.0), buffer,
                               np.random.default_rng(0))
 
     first, second = stats.episodes

@@ -14,7 +14,7 @@ import gymnasium as gym
 
 from baselines_ppo import mpi
 from baselines_ppo.config import PPOConfig
-from baselines_ppo.trainer import train
+from baselines_ppo import train
 
 config = PPOConfig(steps_per_rank=256, minibatch_size=64, epochs=1, hidden_sizes=(8,), checkpoint_every=1)
 result = train(lambda seed: gym.make("Pendulum-v1"), config, sys.argv[1], iterations=2, progress="none",

@@ -141,7 +141,7 @@ def test_train_in_process_and_usage_errors(tmp_path, capsys):
     assert "pass --resume" in capsys.readouterr().err
     bigger = pendulum_toml(tmp_path, hidden_sizes=[32])
     assert main(["train", "--config", str(bigger), "--run-dir", str(run_dir), "--resume"]) == 2
-    assert "ppo.hidden_sizes = [16], but the config has ppo.hidden_sizes = [32]" in capsys.readouterr().err
+    assert "hidden_sizes = [16], but this run has hidden_sizes = [32]" in capsys.readouterr().err
     assert main(["train", "--config", "no-such-config"]) == 2
     assert "bundled configs: quick, round1, round2" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:  # refused by the parser, as every command's bad numbers are
@@ -255,20 +255,21 @@ def test_a_second_job_on_a_live_run_dir_fails_fast_and_touches_nothing(tmp_path)
 
 
 def test_resume_accepts_runs_saved_before_an_env_field_existed(tmp_path):
-    """A run whose config.json predates a new env field (here min_excitation)
+    """A checkpoint whose metadata predates a new env field (here min_excitation)
     had that field's default, so resuming it with the default is no change."""
-    import json
-
+    from baselines_ppo.checkpoint import CheckpointData, save_checkpoint
     from experiments.config import config_to_dict
-    from experiments.train_cmd import UsageError, check_same_env
+    from experiments.train_cmd import UsageError, preflight
 
     config = load_config("round2")
     config = dataclasses.replace(config, env=dataclasses.replace(config.env, min_excitation=0.0))
     saved = config_to_dict(config)
     del saved["env"]["min_excitation"]
-    (tmp_path / "config.json").write_text(json.dumps({"metadata": saved}))
-    check_same_env(config, tmp_path)
+    save_checkpoint(tmp_path, CheckpointData(  # as checkpoints were written before they recorded the task
+        iteration=1, timesteps=1, episodes=0, best_score=None, weights={}, optimizer={}, obs_rms={},
+        rng_states=[], config=config.ppo.to_dict(), spaces={}, metadata=saved), keep=1)
+    preflight(config, tmp_path, resume=True)
     changed = dataclasses.replace(config, env=dataclasses.replace(config.env, frame_skip=4, difficulty=1))
     with pytest.raises(UsageError, match=r"\(env.difficulty = 2 -> 1, env.frame_skip = 1 -> 4\); resume with "
                                          r"--config .*config.toml, or train the new env in another --run-dir"):
-        check_same_env(changed, tmp_path)
+        preflight(changed, tmp_path, resume=True)

@@ -80,3 +80,37 @@ def test_bad_arguments_are_one_line(slurm, tmp_path):
     out = read_text(tmp_path / f"job-{job}.out").strip()
     assert out.count("\n") == 0 and "no config 'no-such-config'" in out and "quick" in out, out
     assert not (tmp_path / "run").exists()
+
+
+def test_resuming_on_another_env_is_refused_by_the_ranks_srun_starts(slurm, tmp_path):
+    """srun starts the ranks directly, without `l2run train`'s preflight: the trainer's own
+    resume check (baselines_ppo.compatibility) refuses a checkpoint trained on another env,
+    in one line, with the checkpoint untouched and no requeue."""
+    import dataclasses
+
+    from experiments.config import config_from_dict, config_to_toml
+
+    env = slurm
+    run_dir, trained, edited = tmp_path / "run", tmp_path / "pendulum.toml", tmp_path / "edited.toml"
+    config = config_from_dict({"name": "pendulum", "gym_id": "Pendulum-v1",
+                               "ppo": {"steps_per_rank": 256, "minibatch_size": 64, "epochs": 1, "hidden_sizes": [8]}})
+    trained.write_text(config_to_toml(config))
+    edited.write_text(config_to_toml(dataclasses.replace(config, env=dataclasses.replace(config.env, max_steps=50))))
+    first = subprocess.run([str(REPO / ".venv" / "bin" / "l2run"), "train", "--config", str(trained), "--run-dir",
+                            str(run_dir), "--iterations", "1", "--quiet"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    checkpoints = {p: p.read_bytes() for p in (run_dir / "checkpoints").rglob("*") if p.is_file()}
+
+    submit = subprocess.run(["sbatch", "--parsable", "--ntasks=2", "experiments/scripts/train_slurm.sbatch",
+                             str(run_dir), str(edited), "--iterations", "2"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert submit.returncode == 0, submit.stderr
+    job = submit.stdout.strip().split(";")[0]
+    wait_for(lambda: squeue_state(env, job) == "", 300, "the job to end", interval=1)
+    text = read_text(run_dir / f"slurm-{job}.log")
+    assert "via srun" in text and "training step exited with status 2" in text, text[-3000:]
+    assert (f"l2run train: error: {run_dir} was trained on another env than the config describes "
+            f"(env.max_steps = {config.env.max_steps!r} -> 50)") in text
+    assert "Traceback" not in text and "requeueing" not in text
+    assert {p: p.read_bytes() for p in (run_dir / "checkpoints").rglob("*") if p.is_file()} == checkpoints
