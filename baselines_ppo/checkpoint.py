@@ -20,24 +20,16 @@ What a start may do with a run directory (:func:`find_resume_point`,
 :func:`check_can_start`), one rule on every launch path:
 
 * resume from the newest complete, readable checkpoint that ``latest``
-  committed. Every checkpoint directory newer than it (a file missing, a
-  truncated or corrupt file, a save cut before ``latest`` moved) is skipped
-  loudly and MOVED, never deleted, into ``run_dir/superseded-<time>/``, with a
-  copy of progress.csv and tb/ as they were (the resumed run rewrites them).
+  committed. Every newer checkpoint directory is skipped loudly and MOVED, never
+  deleted, into ``run_dir/superseded-<time>/``, with a copy of progress.csv and
+  tb/ as they were (the resumed run rewrites them).
 * a directory holding files of an earlier run (:data:`RUN_FILES`) but no usable
   checkpoint is refused, with or without resume: a new run would overwrite its
-  progress.csv and policies and delete its TensorBoard curves.
-  ``overwrite=True`` (``--overwrite``) first moves all of them into
-  ``run_dir/superseded-<time>/``. A directory with nothing but the lock file
-  (or nothing) is fresh.
+  progress.csv and policies and delete its TensorBoard curves. ``overwrite=True``
+  (``--overwrite``) first moves all of them aside.
 
-The env is never saved: the trainer makes every checkpoint, scheduled or
-requested by a stop, an episode boundary and rebuilds envs from their
-constructor arguments. So resuming from a checkpoint at iteration k is
-bit-identical to an uninterrupted run that also saved at k -- the same run when
-k is on its ``checkpoint_every`` schedule; for a checkpoint a stop wrote
-off-schedule, the uninterrupted run would have to save at k too (see
-:mod:`baselines_ppo.run`, "exact resume"). Whether a checkpoint fits the run
+The env is never saved: every checkpoint is an episode boundary
+(:mod:`baselines_ppo.run`, "exact resume"). Whether a checkpoint fits the run
 that resumes it: :mod:`baselines_ppo.compatibility`.
 """
 from __future__ import annotations
@@ -185,24 +177,18 @@ def save_checkpoint(run_dir, data: CheckpointData, keep: int) -> Path:
     os.rename(tmp, final)
     fsync_dir(root)
     atomic_write_bytes(root / LATEST, (name + "\n").encode())
-    _prune(run_dir, keep, protect=final)
-    return final
-
-
-def _prune(run_dir, keep: int, protect: Path) -> None:
-    complete = [p for p in list_checkpoints(run_dir) if p != protect]
-    for old in complete[: max(0, len(complete) - (keep - 1))]:
+    older = [p for p in list_checkpoints(run_dir) if p != final]
+    for old in older[: max(0, len(older) - (keep - 1))]:
         shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def clean_abandoned(run_dir, resumed: Optional[Path]) -> Optional[Path]:
     """Tidy what a killed run left behind: delete the temp directories of saves
-    that never finished (never a complete save: nothing in them can be resumed),
-    and MOVE checkpoint directories newer than the one resumed from into
-    ``run_dir/superseded-<time>/`` (a timeline about to be rewritten; kept, since
-    it may be the only copy of work a damaged file hid). Call on rank 0 before
-    training, holding the run directory's lock: on the directory of a live job
-    this would take its save in progress. Returns the superseded dir, if used."""
+    that never finished, and MOVE checkpoint directories newer than the one
+    resumed from aside (a timeline about to be rewritten; kept, since it may be
+    the only copy of work a damaged file hid). Rank 0, holding the run directory's
+    lock (module docstring). Returns the superseded dir, if used."""
     root = checkpoints_dir(run_dir)
     if not root.is_dir():
         return None
@@ -282,11 +268,10 @@ def earlier_run_files(run_dir) -> List[str]:
     return present
 
 
-def check_can_start(run_dir, point: ResumePoint, overwrite: bool = False) -> None:
+def check_can_start(run_dir, point: ResumePoint) -> None:
     """CheckpointError (one line: what is there, what to do) if a run cannot
-    start in run_dir: it holds files of an earlier run and no checkpoint to
-    resume. Nothing is refused with overwrite (the caller moves them aside)."""
-    if point.data is not None or overwrite:
+    start in run_dir: it holds files of an earlier run and no checkpoint to resume."""
+    if point.data is not None:
         return
     earlier = earlier_run_files(run_dir)
     if not earlier:

@@ -1,10 +1,8 @@
 """Whether a checkpoint can continue as this run: the one check every resume goes through.
 
-The trainer's rank 0 makes it while deciding where a run starts
-(:mod:`baselines_ppo.run`) and every rank raises the same error, so every launch
-path refuses alike: mpirun started by ``l2run train --ranks N`` or by hand,
-Slurm's ``srun``, ``train()`` called from Python. A launcher may call
-:func:`check_compatible` early, without the env's sizes, for a quicker answer.
+The trainer's rank 0 makes it (:mod:`baselines_ppo.run`) and every rank raises
+the same error, so every launch path (``l2run train``, mpirun or srun by hand,
+``train()`` from Python) refuses alike; a launcher may call it early, without the env's sizes.
 
 * Networks (hidden_sizes, activation, observation and action sizes): the weights
   fit no other, so a difference is a CheckpointError naming both values.
@@ -40,10 +38,8 @@ class TaskChanged(CheckpointError):
 
 def check_compatible(data: CheckpointData, config: PPOConfig, task: Optional[Mapping[str, Any]] = None,
                      observation_size: Optional[int] = None, action_size: Optional[int] = None) -> List[str]:
-    """Raise TaskChanged if ``data`` was trained on another task than ``task``,
-    CheckpointError if its weights do not fit the networks ``config`` builds for
-    these sizes (None: not compared). Returns descriptions of the other PPO
-    settings that changed ("key: old -> new"), for the log."""
+    """Raise TaskChanged or CheckpointError as the module docstring says (sizes None:
+    not compared); returns the other PPO settings that changed ("key: old -> new")."""
     changes = task_changes(task, data.task, data.metadata)
     if changes:
         raise TaskChanged(f"checkpoint {data.path} was trained on another task ({', '.join(changes)}); resume "
@@ -68,9 +64,8 @@ def network_of(ppo: Mapping[str, Any], observation_size: Optional[int], action_s
 def task_changes(task: Optional[Mapping[str, Any]], recorded: Optional[Mapping[str, Any]],
                  metadata: Optional[Mapping[str, Any]] = None) -> List[str]:
     """"key = old -> new" for each setting of ``task`` that differs from the
-    ``recorded`` one, sorted by key ([] without a task). ``recorded`` None: the
-    same-named entries of ``metadata`` (a checkpoint or policy from before tasks
-    were recorded). See the module docstring for which keys are compared."""
+    ``recorded`` one (None: ``metadata``'s), sorted by key ([] without a task);
+    the module docstring says which keys are compared."""
     if task is None:
         return []
     if recorded is None:

@@ -8,9 +8,7 @@ the values of all ranks) and writes:
 * ``run_dir/progress.csv`` -- one row per iteration; NaN where an iteration had
   nothing to report (no finished episode); rewritten with a wider header when a
   new key appears; on resume, rows after the resumed iteration are dropped
-  (rows an uninterrupted run replays; when the resume skipped damaged
-  checkpoints, the trainer first copies progress.csv and tb/ into
-  ``superseded-<time>/``, see :mod:`baselines_ppo.checkpoint`).
+  (rows an uninterrupted run replays).
 * ``run_dir/tb/session-<iteration>/`` -- TensorBoard scalars (tf.summary),
   x = timesteps, one directory per training session named after the iteration
   it started from (``tensorboard --logdir run_dir/tb`` shows the sessions as
@@ -59,7 +57,6 @@ PROGRESS_MODES = ("bar", "lines", "none")
 _REDUCERS = {
     "mean": lambda v: float(np.mean(v)) if len(v) else math.nan,
     "max": lambda v: float(np.max(v)) if len(v) else math.nan,
-    "min": lambda v: float(np.min(v)) if len(v) else math.nan,
     "sum": lambda v: float(np.sum(v)) if len(v) else 0.0,
 }
 
@@ -233,12 +230,8 @@ def session_dir(tb_dir, start_iteration: int) -> Path:
 
 
 def prepare_tensorboard_dir(tb_dir: Path, resume_iteration: Optional[int], resume_timesteps: int) -> Path:
-    """Drop what a new session must not show (module docstring); returns its directory.
-
-    ``resume_iteration`` None: a new run, ``tb_dir`` is deleted. Otherwise sessions
-    started at or after it are deleted and older event files cut after step
-    ``resume_timesteps``. Imports TensorFlow only when tb_dir holds event files to check.
-    """
+    """Drop what a new session must not show (module docstring: all of tb_dir for a new
+    run, ``resume_iteration`` None); returns the session's directory."""
     if resume_iteration is None:
         if tb_dir.is_dir():
             shutil.rmtree(tb_dir)

@@ -1,15 +1,11 @@
 """Observation and reward normalisation: one object each, in numpy.
 
 Each normaliser owns its running statistics and everything done with them:
-apply (``__call__``), update (from moments pooled over ranks by
-:func:`baselines_ppo.mpi.moments`, so every rank holds the same statistics),
-checkpoint state (``state_dict``: the keys ``mean``, ``var``, ``count`` that
-checkpoints store as ``obs_rms/`` and ``reward_rms/``), and for observations
-the export into the policy file -- with the std used to apply them,
-sqrt(var + :data:`VAR_EPSILON`), because a policy evaluated on observations
-normalised with other statistics is a different policy. The reward normaliser
-also owns the running return it is fitted to; it restarts with the episodes
-(:func:`baselines_ppo.trainer.start_episodes`).
+apply, update (from moments pooled over ranks, so every rank holds the same
+statistics), checkpoint state (``obs_rms/``, ``reward_rms/``), and for
+observations the export into the policy file -- with the std used to apply
+them, because a policy evaluated on observations normalised with other
+statistics is a different policy.
 """
 from __future__ import annotations
 

@@ -44,10 +44,8 @@ class RolloutStats:
 class Collector:
     """Steps one env and keeps the episode in progress across iterations.
 
-    ``reset(seed)`` starts a fresh episode; the trainer does so at start and after
-    every checkpoint (:func:`baselines_ppo.trainer.start_episodes`), so checkpoints
-    are episode boundaries and a resumed run sees exactly the env states an
-    uninterrupted one would (the env itself is never saved).
+    ``reset(seed)`` starts a fresh episode: at start and after every checkpoint
+    (:func:`baselines_ppo.trainer.start_episodes`).
     """
 
     def __init__(self, env):

@@ -2,19 +2,8 @@
 
 Run the same ``train`` on every rank (``mpirun -np N``) or in a plain process.
 One iteration (collect, update, log) is :func:`baselines_ppo.trainer.run_iteration`;
-this module decides where a run starts, when it saves, what it writes and when
-it stops.
-
-* Stop requests (:mod:`baselines_ppo.stop`): the current iteration ends, is
-  saved, and ``train`` returns; before the first iteration nothing is written.
-* One job per run directory: rank 0 holds ``run_dir/.lock``
-  (:mod:`baselines_ppo.run_lock`) until ``train`` returns; a second job fails on
-  every rank with RunDirBusy before touching any file.
-* Where a run starts, decided by rank 0 for every rank: the newest complete,
-  readable checkpoint, never overwriting an earlier run it cannot resume and
-  never deleting (:mod:`baselines_ppo.checkpoint`), if it fits this run's
-  networks and task (:mod:`baselines_ppo.compatibility`); else ``init_from``
-  (:mod:`baselines_ppo.init_from`), else fresh networks.
+this module decides where a run starts (:func:`find_start`), when it saves,
+what it writes and when it stops; :func:`train`'s docstring says how.
 
 What "exact resume" means. A run's trajectory depends on the iterations at
 which it saved, because the env cannot be saved: every checkpoint, scheduled
@@ -54,7 +43,7 @@ from baselines_ppo.rollout import Collector
 from baselines_ppo.run_lock import RunDirBusy, RunDirUnwritable, RunLock
 from baselines_ppo.stop import StopRequest
 from baselines_ppo.symmetry import Symmetry
-from baselines_ppo.tf_util import check_synced
+from baselines_ppo.tf_util import broadcast_parameters, check_synced
 from baselines_ppo.threads import limit_threads
 from baselines_ppo.trainer import (Counters, Iterations, Learner, PolicySnapshot, check_symmetry, run_iteration,
                                    seeded_rng, start_episodes)
@@ -114,10 +103,8 @@ class RunSpec:
 
 @dataclasses.dataclass
 class StartPoint:
-    """Where a run starts (:func:`find_start`), the same on every rank: the
-    checkpoint to resume, else what a new run starts from (None: fresh networks);
-    for the start report, the PPO settings changed since the checkpoint and notes
-    on what the start did or noticed (files moved aside, another task)."""
+    """Where a run starts (:func:`find_start`), the same on every rank, and for the
+    start report the settings changed since the checkpoint and notes (files moved aside, another task)."""
 
     checkpoint: Optional[CheckpointData] = None
     source: Optional[InitSource] = None
@@ -135,19 +122,15 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     iterations: stop once this many iterations exist in total (resumed ones
         included); None: enough to reach config.total_timesteps.
     resume: continue from the newest complete, readable checkpoint in run_dir
-        (newer unusable ones are moved aside, loudly); a fresh start if run_dir
-        holds nothing of an earlier run; without it an existing checkpoint is an
-        error. The result is bit-identical to an uninterrupted run that
-        checkpointed at the same iteration (module docstring: "exact resume").
-        A run_dir with an earlier run's files but no usable checkpoint is an
-        error either way (:func:`baselines_ppo.checkpoint.check_can_start`).
+        (:mod:`baselines_ppo.checkpoint`; bit-identical as the module docstring says);
+        a fresh start if run_dir holds nothing of an earlier run; without it an
+        existing checkpoint is an error.
     progress: progress display on rank 0: "bar", "lines" (one plain line per
         iteration) or "none"; None: a bar on a terminal, lines otherwise.
     metadata: JSON-able dict stored in checkpoints and exported policies (e.g. the
         experiment config, so evaluation can rebuild the same env).
-    task: JSON-able dict of the settings that define the task (env, course,
-        reward...), stored in checkpoints: a checkpoint trained on other ones is
-        refused on resume (:mod:`baselines_ppo.compatibility`). None: not checked.
+    task: JSON-able dict of the settings that define the task, stored in checkpoints
+        and checked on resume (:mod:`baselines_ppo.compatibility`). None: not checked.
     run_files: {file name: text} written into run_dir by rank 0 once the run is
         known to start (after the checkpoint checks), e.g. the config as TOML.
     symmetry: the env's left-right mirror, required by config.mirror_augmentation
@@ -158,12 +141,10 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
     overwrite: start a new run after moving every file of an earlier run into
         run_dir/superseded-<time>/ (nothing is deleted).
     stop: the StopRequest the caller installed at process start (so that a stop
-        during imports is caught); by default ``train`` installs one itself. A
-        stop before the first iteration returns at once with started=False.
-    Returns a TrainResult (same on every rank). Raises RunDirBusy (on every rank,
-    before building an env or touching run_dir's files) if another job holds
-    run_dir's lock, CheckpointError (on every rank; TaskChanged for another task)
-    if the checkpoint cannot be used.
+        during imports is caught); by default ``train`` installs one. A stop before
+        the first iteration returns at once with started=False.
+    Returns a TrainResult. Raises, on every rank, RunDirBusy (before building an env)
+    if another job holds run_dir's lock, CheckpointError if the checkpoint cannot be used.
     """
     spec = RunSpec(Path(run_dir), config, iterations, resume, overwrite, init_from, dict(metadata or {}), task,
                    dict(run_files or {}), progress, tensorboard, symmetry, comm)
@@ -175,7 +156,9 @@ def train(env_fn: EnvFn, config: PPOConfig, run_dir, iterations: Optional[int] =
         lock = _lock_run_dir(spec.run_dir, comm)
         if lock is not None:
             cleanup.callback(lock.release)
-        _refuse_early(spec)  # seconds, not the minute an env and the networks take
+        if not spec.overwrite:  # an earlier run it cannot resume: refused in seconds, not after the minute an
+            # env and the networks take (find_start checks again, with the env's sizes, and moves files aside)
+            _decided_by_root(lambda: check_can_start(spec.run_dir, find_resume_point(spec.run_dir)), comm)
         if mpi.any_rank(stop.requested, comm=comm):
             return _result(spec, Counters(), interrupted=True, started=False)
         seed = rank_seed(config.seed, mpi.rank(comm))
@@ -210,15 +193,6 @@ def _lock_run_dir(run_dir: Path, comm) -> Optional[RunLock]:
     raise RunDirUnwritable(outcome[1])
 
 
-def _refuse_early(spec: RunSpec) -> None:
-    """CheckpointError on every rank if run_dir holds an earlier run it cannot
-    resume (:func:`~baselines_ppo.checkpoint.check_can_start`), decided by rank 0
-    holding the lock, before any slow start-up. :func:`find_start` checks again,
-    with the env's sizes known, and moves files aside."""
-    if not spec.overwrite:
-        _decided_by_root(lambda: check_can_start(spec.run_dir, find_resume_point(spec.run_dir)), spec.comm)
-
-
 def _decided_by_root(decide: Callable[[], Any], comm) -> Any:
     """``decide()`` run on rank 0, its answer on every rank (collective); a
     CheckpointError it raises is raised on every rank, so that no rank waits for
@@ -241,8 +215,8 @@ def _train_on(env, spec: RunSpec, rng: np.random.Generator, seed: int, stop: Sto
     comm, size = spec.comm, mpi.size(spec.comm)
     collector = Collector(env)
     learner = Learner(spec.config, collector.observation_size, collector.action_size, rng, comm, spec.symmetry)
-    learner.broadcast_parameters()
-    start = find_start(spec, collector)
+    broadcast_parameters(learner.flat, comm=comm)
+    start = _decided_by_root(lambda: find_start(spec, collector), comm)  # the same on every rank, or the same error
     if start.checkpoint is not None:
         counters = restore(learner, start.checkpoint, rng, mpi.rank(comm))
     elif start.source is not None:
@@ -296,7 +270,9 @@ def _iterate(state: Iterations, spec: RunSpec, target: int, seed: int, stop: Sto
         if improved is not None:
             best = improved
         if snapshots.due(counters.iteration, config.snapshot_every) and mpi.is_root(comm):
-            save_snapshot(spec, learner, collector, counters)
+            write_policy(snapshots.snapshot_path(spec.run_dir, counters.iteration), current_policy(learner, counters),
+                         collector, spec.metadata)
+            snapshots.prune(spec.run_dir, config.keep_snapshots, config.snapshot_keep_every)
         stopping = mpi.any_rank(stop.requested, comm=comm)
         if counters.iteration % config.check_sync_every == 0:
             check_synced(learner.flat.get(), comm=comm, context=f"after iteration {counters.iteration}")
@@ -322,16 +298,9 @@ def checkpoint_due(iteration: int, config: PPOConfig, target: int) -> bool:
 
 
 def find_start(spec: RunSpec, collector: Collector) -> StartPoint:
-    """Rank 0 decides where the run starts and sets aside what the decision
-    supersedes; every rank gets the same StartPoint, or raises the same
-    CheckpointError (TaskChanged included) -- on every launch path."""
-    return _decided_by_root(lambda: _decide_start(spec, collector), spec.comm)
-
-
-def _decide_start(spec: RunSpec, collector: Collector) -> StartPoint:
-    """Rank 0, holding the lock: :mod:`baselines_ppo.checkpoint`'s rule for which
-    checkpoint, :func:`~baselines_ppo.compatibility.check_compatible` for whether
-    it fits; else init_from, checked to fit the networks."""
+    """Rank 0, holding the lock, decides where the run starts and sets aside what that
+    supersedes: the checkpoint :mod:`baselines_ppo.checkpoint`'s rule finds, if it fits
+    (:mod:`baselines_ppo.compatibility`); else init_from, checked to fit the networks."""
     run_dir, notes = spec.run_dir, []
     if spec.overwrite:
         aside = set_aside_earlier_run(run_dir)
@@ -443,21 +412,15 @@ def save(spec: RunSpec, learner: Learner, collector: Collector, counters: Counte
         iteration=counters.iteration, timesteps=counters.timesteps, episodes=counters.episodes,
         best_score=counters.best_score, weights=learner.model.get_weights(), optimizer=learner.adam.state_dict(),
         obs_rms=learner.obs_normalizer.state_dict(), rng_states=rng_states, config=spec.config.to_dict(),
-        spaces=spaces_of(collector), metadata=spec.metadata, reward_rms=learner.reward_normalizer.state_dict(),
+        spaces={"observation_size": collector.observation_size, "action_size": collector.action_size,
+                "action_low": collector.action_low.tolist(), "action_high": collector.action_high.tolist()},
+        metadata=spec.metadata, reward_rms=learner.reward_normalizer.state_dict(),
         value_warmup_left=counters.value_warmup_left, task=spec.task)
     path = save_checkpoint(spec.run_dir, data, spec.config.keep_checkpoints)
     write_policy(spec.run_dir / POLICY_FILE, current_policy(learner, counters), collector, spec.metadata)
     if best is not None:
         write_policy(spec.run_dir / BEST_POLICY_FILE, best, collector, spec.metadata)
     return path
-
-
-def save_snapshot(spec: RunSpec, learner: Learner, collector: Collector, counters: Counters) -> None:
-    """Rank 0: keep this iteration's exported policy in run_dir/snapshots (bounded)."""
-    config = spec.config
-    write_policy(snapshots.snapshot_path(spec.run_dir, counters.iteration), current_policy(learner, counters),
-                 collector, spec.metadata)
-    snapshots.prune(spec.run_dir, config.keep_snapshots, config.snapshot_keep_every)
 
 
 def current_policy(learner: Learner, counters: Counters) -> PolicySnapshot:
@@ -470,8 +433,3 @@ def write_policy(path: Path, snapshot: PolicySnapshot, collector: Collector, met
     mean, std, clip = snapshot.normalization
     export_policy(path, snapshot.policy.actor, snapshot.policy.log_std, snapshot.policy.activation, mean, std,
                   clip, collector.action_low, collector.action_high, {**metadata, "training": snapshot.info})
-
-
-def spaces_of(collector: Collector) -> Dict[str, Any]:
-    return {"observation_size": collector.observation_size, "action_size": collector.action_size,
-            "action_low": collector.action_low.tolist(), "action_high": collector.action_high.tolist()}

@@ -48,17 +48,11 @@ def due(iteration: int, every: int) -> bool:
     return every > 0 and iteration % every == 0
 
 
-def prune(run_dir, keep: int, keep_every: int) -> List[Path]:
+def prune(run_dir, keep: int, keep_every: int) -> None:
     """Delete snapshots that are neither among the newest ``keep`` nor at a
-    multiple of ``keep_every`` iterations (0: none kept for history); returns the
-    deleted paths. Rank 0 only."""
+    multiple of ``keep_every`` iterations (0: none kept for history). Rank 0 only."""
     snapshots = list_snapshots(run_dir)
     newest = set(snapshots[-keep:]) if keep > 0 else set()
-    removed = []
     for path in snapshots:
-        iteration = snapshot_iteration(path)
-        if path in newest or (keep_every > 0 and iteration % keep_every == 0):
-            continue
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+        if path not in newest and not (keep_every > 0 and snapshot_iteration(path) % keep_every == 0):
+            path.unlink(missing_ok=True)

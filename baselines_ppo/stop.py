@@ -16,33 +16,29 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 
 class StopRequest:
     """Turns stop signals into ``requested``, checked between iterations.
 
     Handlers are installed only from the main thread and restored on exit.
-    ``request(reason)`` sets the flag from code (e.g. a thread that saw the
-    launcher die); ``reason`` says why, for the final message.
+    ``request()`` sets the flag from code (e.g. a thread that saw the launcher die).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
     def __init__(self):
         self.requested = False
-        self.reason: Optional[str] = None
         self._previous: Dict[int, Any] = {}
 
-    def request(self, reason: Optional[str] = None) -> None:
-        if not self.requested:
-            self.reason = reason
+    def request(self) -> None:
         self.requested = True
 
     def _handle(self, signum, frame):
         if self.requested and signum != signal.SIGUSR1:
             raise KeyboardInterrupt
-        self.request(signal.Signals(signum).name)
+        self.request()
 
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread() and not self._previous:

@@ -1,11 +1,6 @@
-"""Glue between TensorFlow variables and the numpy/MPI side.
-
-* ``FlatParameters`` -- all trainable variables as one float32 vector (get/set),
-  the layout the flat gradient of ``ActorCritic.loss_and_gradient`` uses.
-* ``broadcast_parameters`` -- rank 0's initial weights everywhere, once.
-* ``check_synced`` -- a cheap checksum compared across ranks; aborts the job if
-  they drifted (they must not: every rank applies the same averaged update).
-"""
+"""Glue between TensorFlow variables and the numpy/MPI side: one flat float32
+vector of the variables (the layout of ``ActorCritic.loss_and_gradient``'s
+gradient), broadcast once, and checked across ranks now and then."""
 from __future__ import annotations
 
 import hashlib

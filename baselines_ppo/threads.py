@@ -22,11 +22,8 @@ def limit_threads(environ: Optional[MutableMapping[str, str]] = None) -> Mutable
     (a value the user chose is kept); returns ``environ``.
 
     Libraries read the variables when their pools start -- TensorFlow at its
-    first op -- so entry points call this first thing. ``environ`` given (a
-    child's environment, e.g. mpirun's, exported to every rank; or os.environ
-    itself): the variables only. None: this process's environment, and if
-    TensorFlow is already imported its pools are sized too (a warning if it
-    already ran ops: its pools then keep their size).
+    first op. ``environ`` given (e.g. mpirun's): the variables only. None: this
+    process's environment, and TensorFlow's pools if it is already imported.
     """
     target = os.environ if environ is None else environ
     for name in THREAD_VARIABLES:

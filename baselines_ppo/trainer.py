@@ -1,8 +1,6 @@
 """One PPO iteration -- collect, update, log, a function each -- and the learner they share.
 
-:mod:`baselines_ppo.run` runs the iterations on every rank (``mpirun -np N``)
-or in a plain process, and does what surrounds them: the run directory's lock,
-stop requests, resume, the checkpoint schedule, saving and exported policies.
+:mod:`baselines_ppo.run` runs the iterations and does what surrounds them.
 Each rank steps its own env; the ranks share one set of weights, kept identical
 by averaging gradients (:mod:`baselines_ppo.mpi_adam`). A function marked
 collective must be called by every rank, in the same order.
@@ -26,7 +24,7 @@ from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.policy import ActorCritic
 from baselines_ppo.rollout import Collector, RolloutStats
 from baselines_ppo.symmetry import Symmetry, mirror_batch
-from baselines_ppo.tf_util import FlatParameters, broadcast_parameters
+from baselines_ppo.tf_util import FlatParameters
 
 
 def seeded_rng(seed_of_rank: int) -> np.random.Generator:
@@ -62,8 +60,8 @@ class PolicySnapshot:
 class Learner:
     """This rank's share of what training changes: the networks and their flat
     view, the optimiser, the observation and reward normalisers; and the env's
-    symmetry (None if it has none). Build it on every rank, then call
-    :meth:`broadcast_parameters`."""
+    symmetry (None if it has none). Build it on every rank, then give every rank
+    rank 0's initial weights (:func:`baselines_ppo.tf_util.broadcast_parameters`)."""
 
     def __init__(self, config: PPOConfig, observation_size: int, action_size: int,
                  rng: np.random.Generator, comm=None, symmetry: Optional[Symmetry] = None):
@@ -82,10 +80,6 @@ class Learner:
         self.obs_normalizer = ObservationNormalizer(observation_size, config.normalize_observations,
                                                     config.obs_clip)
         self.reward_normalizer = RewardNormalizer(config.normalize_rewards, config.gamma, config.reward_clip)
-
-    def broadcast_parameters(self) -> None:
-        """Give every rank rank 0's initial weights (collective, once after building)."""
-        broadcast_parameters(self.flat, comm=self.comm)
 
 
 def check_symmetry(config: PPOConfig, symmetry: Optional[Symmetry]) -> None:
@@ -165,12 +159,9 @@ def run_iteration(state: Iterations) -> Optional[PolicySnapshot]:
 def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
             rng: np.random.Generator) -> Tuple[Batch, RolloutStats, NumpyActorCritic]:
     """Fill the buffer with the current policy, update the observation and reward
-    statistics (pooled over ranks), compute advantages (collective), and with
-    mirror_augmentation append the mirrored samples.
-
-    Returns the training batch (steps_per_rank samples, 2 * steps_per_rank with
-    mirroring), the rollout statistics, and the numpy policy that acted (what the
-    iteration's episode scores measure).
+    statistics, compute advantages (collective), and with mirror_augmentation
+    append the mirrored samples. Returns the training batch, the rollout
+    statistics, and the numpy policy that acted (what the episode scores measure).
     """
     config, comm = learner.config, learner.comm
     acting = learner.model.numpy_policy()
@@ -193,11 +184,10 @@ def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
 
 def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
            critic_only: bool = False, minibatch_size: Optional[int] = None) -> Dict[str, float]:
-    """PPO epochs over this rank's batch in minibatches of config.minibatch_size;
-    each step averages gradients over ranks (collective). Returns rank-local means
-    of the diagnostics. minibatch_size: default config.minibatch_size (the schedule
-    of PPOConfig.batch_at may say otherwise). critic_only: the actor's gradient is zeroed (value warm-up;
-    with Adam moments at zero the actor then stays exactly where it is)."""
+    """PPO epochs over this rank's batch in minibatches (default config.minibatch_size;
+    PPOConfig.batch_at's schedule may say otherwise); each step averages gradients over
+    ranks (collective). Returns rank-local means of the diagnostics. critic_only: the actor's gradient is
+    zeroed (value warm-up; with Adam moments at zero the actor then stays exactly where it is)."""
     config, model, comm = learner.config, learner.model, learner.comm
     minibatch_size = minibatch_size or config.minibatch_size
     coefficients = [tf.constant(v, tf.float32) for v in (config.clip_range, config.entropy_coef, config.vf_coef)]
@@ -249,9 +239,8 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
                   steps: int, comm=None) -> Optional[Dict[str, float]]:
     """Store this rank's numbers and dump one row (collective); the row on rank 0."""
     episodes = rollout.episodes
-    logger.store("time/iteration", counters.iteration)
-    logger.store("time/timesteps", counters.timesteps)
-    logger.store("time/episodes", counters.episodes)
+    for key in ("iteration", "timesteps", "episodes"):
+        logger.store(f"time/{key}", getattr(counters, key))
     logger.store("rollout/ep_return", [e.ret for e in episodes])
     logger.store("rollout/ep_length", [e.length for e in episodes])
     logger.store("rollout/episodes", len(episodes), reduce="sum")
@@ -266,11 +255,8 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     logger.store("rollout/sim_errors", rollout.sim_errors, reduce="sum")
     logger.store("losses/policy", diagnostics["policy_loss"])
     logger.store("losses/value", diagnostics["value_loss"])
-    logger.store("train/approx_kl", diagnostics["approx_kl"])
-    logger.store("train/entropy", diagnostics["entropy"])
-    logger.store("train/clipfrac", diagnostics["clipfrac"])
-    logger.store("train/epochs", diagnostics["epochs"])
-    logger.store("train/grad_norm", diagnostics["grad_norm"])
+    for key in ("approx_kl", "entropy", "clipfrac", "epochs", "grad_norm"):
+        logger.store(f"train/{key}", diagnostics[key])
     # over the training batch: with mirror augmentation, the mirrored states (V of the mirrored
     # state against the original's target) count too, since the critic is trained on them
     logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))

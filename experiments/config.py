@@ -11,19 +11,13 @@
     [ppo]                      # baselines_ppo.config.PPOConfig
     steps_per_rank = 2048
 
-One loader, :func:`config_from_dict` (:func:`load_config` hands it the parsed
-file), serves the CLI and the tests. It checks each value's type against its
-field's annotation, converting only int -> float and list -> tuple; each
-dataclass's ``__post_init__`` checks the values (ranges, choices), so a
-field's rule lives next to the field, in one place. Unknown sections or keys
-are an error listing the valid ones; every error is one line naming the file,
-the key and the value. A file with neither [env] nor [ppo] (an empty file,
-say) is an error listing the bundled configs: it would train on the
-dataclasses' defaults, which are no bundled config (the 2017 integrator, no
-excitation floor, 2048 steps per rank). A key left out of a section takes the
-default its docstring gives, and a run's saved config.toml
-(:func:`config_to_toml`) lists every value used. The CLI only maps its flags
-onto these objects.
+One loader, :func:`config_from_dict`, serves the CLI and the tests: it checks
+each value's type against its field's annotation; each dataclass's
+``__post_init__`` checks the values, so a field's rule lives next to the field.
+Unknown sections or keys are an error listing the valid ones; every error is one
+line naming the file, the key and the value. A file with neither [env] nor [ppo]
+is an error: it would train on the dataclasses' defaults, which are no bundled
+config (the 2017 integrator, no excitation floor, 2048 steps per rank).
 """
 from __future__ import annotations
 
@@ -46,13 +40,10 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 class ExperimentConfig:
     """One training run: the env, the algorithm, and run-level settings.
 
-    The seed: one base seed seeds numpy, TensorFlow and the env of every rank.
-    It is stored once, as ``ppo.seed`` (baselines_ppo's trainer, which knows
-    nothing of experiments, takes it from its PPOConfig), and read here as
-    :attr:`seed`. Files and dicts give it at the top level (``seed = 3``),
-    since it seeds the env too; ``[ppo] seed`` is refused, so that no config
-    holds two seeds and none is overwritten. In code:
-    ``ExperimentConfig(ppo=PPOConfig(seed=3))``."""
+    The one base seed is stored as ``ppo.seed`` (the trainer, which knows nothing
+    of experiments, takes it from its PPOConfig); files give it at the top level
+    (``seed = 3``), since it seeds the env too, and ``[ppo] seed`` is refused, so
+    that no config holds two seeds. In code: ``ExperimentConfig(ppo=PPOConfig(seed=3))``."""
 
     name: str = "experiment"
     """Run name; the default run directory is runs/<name>."""

@@ -149,7 +149,7 @@ def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
     (``PARENT_COLUMN`` marks its rows) and the run's wall time goes on from the parent's.
     """
     from baselines_ppo.init_from import PARENT_PROGRESS_FILE
-    from baselines_ppo.progress import PROGRESS_CSV, read_progress
+    from baselines_ppo.progress import PROGRESS_CSV, as_float, read_progress
 
     path = Path(run_dir) / PROGRESS_CSV
     if not Path(run_dir).is_dir():
@@ -163,7 +163,7 @@ def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
     if parent and (Path(run_dir) / PARENT_PROGRESS_FILE).is_file():
         parent_header, parent_rows = read_progress(Path(run_dir) / PARENT_PROGRESS_FILE)
         header = header + [key for key in parent_header if key not in header]
-    data = {key: np.array([_number(row.get(key)) for row in parent_rows + rows]) for key in header}
+    data = {key: np.array([as_float(row.get(key)) for row in parent_rows + rows]) for key in header}
     data[PARENT_COLUMN] = np.array([1.0] * len(parent_rows) + [0.0] * len(rows))
     if parent_rows and "time/elapsed_s" in data:  # the line's wall time: the parent's, then this run's
         elapsed = data["time/elapsed_s"]
@@ -188,13 +188,6 @@ def frame_skip_of(run_dir: Path) -> int:
         return 1
     env = (config.get("metadata") or {}).get("env") or {}
     return int(env.get("frame_skip") or 1)
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def panels_for(runs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[str, Tuple[Tuple[str, str], ...]]]:

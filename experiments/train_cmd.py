@@ -19,21 +19,17 @@ a Ctrl-C during start-up ends the job with "stopped before the first iteration;
 nothing to save", not with ranks killed by SIGUSR1.
 
 If the launcher itself dies (kill -9, a crash), the ranks do not train on
-unseen: mpirun gets SIGUSR1 from the kernel (``PR_SET_PDEATHSIG``) and forwards
-it, so the ranks finish the iteration and save; and every rank on the
-launcher's host watches the launcher's pid (:class:`LauncherWatch`) and, if the
-iteration has not ended :data:`LAUNCHER_GONE_GRACE_S` seconds later, abandons
-it (the last good checkpoint stays) and exits, which ends the job.
+unseen: they stop as after Ctrl-C (:func:`_stop_when_launcher_dies`,
+:class:`LauncherWatch`).
 
-One job per run directory: the trainer's rank 0 holds ``run_dir/.lock``
-(:mod:`baselines_ppo.run_lock`) while it trains. The preflight checks it first,
-so a second ``l2run train`` on a live run fails before starting any rank; it
-only probes the lock (takes and drops it), because the ranks it launches must
-be able to take it.
+One job per run directory: the trainer's rank 0 holds ``run_dir/.lock``; the
+preflight only probes it (takes and drops it), because the ranks it launches
+must be able to take it, so a second ``l2run train`` fails before any rank starts.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -94,8 +90,9 @@ def run(args) -> int:
     from baselines_ppo.stop import StopRequest
 
     trains_here = launched_by_mpirun() or args.ranks == 1
-    # A rank catches stops before anything slow (config, TensorFlow, the env) starts.
-    with (StopRequest() if trains_here else _NoStop()) as stop:
+    # A rank catches stops before anything slow (config, TensorFlow, the env) starts;
+    # the launcher handles stop signals itself (launch_mpirun).
+    with (StopRequest() if trains_here else contextlib.nullcontext()) as stop:
         if launched_by_mpirun():
             LauncherWatch.start_from_env(stop)
         try:
@@ -105,25 +102,9 @@ def run(args) -> int:
             return 2
 
 
-class _NoStop:
-    """The launcher's stand-in: it handles stop signals itself (launch_mpirun)."""
-
-    requested = False
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _run(args, stop=None) -> int:
     from experiments.config import load_config, resolve_config_path
 
-    if args.ranks < 1:
-        raise UsageError(f"--ranks must be at least 1, got {args.ranks}")
-    if args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
     if args.overwrite and args.resume:
         raise UsageError("--overwrite starts a new run and --resume continues one: pass one of them")
     try:
@@ -144,9 +125,8 @@ def _run(args, stop=None) -> int:
 
 def preflight(config, run_dir: Path, resume: bool, init_from: Optional[Path] = None, overwrite: bool = False) -> None:
     """Checks that need no env and no MPI, done once before mpirun starts N copies.
-    The trainer's rank 0 applies the same rules again, with the same functions
-    (every launch path goes through it); this only gives the same one line
-    before any rank starts."""
+    The trainer's rank 0 applies the same rules again, with the same functions;
+    this only gives the same one line before any rank starts."""
     from baselines_ppo.checkpoint import CheckpointError, check_can_start, find_resume_point
     from baselines_ppo.compatibility import check_compatible
     from baselines_ppo.init_from import load_init_source
@@ -402,13 +382,9 @@ def wait_for_stop_handlers(mpirun_pid: int, expected: Optional[int], timeout: fl
     """Wait until the ranks mpirun started on this host (``expected`` of them if
     known) catch SIGUSR1 (Linux /proc); returns at ``timeout`` regardless."""
     deadline = time.monotonic() + timeout
-    while True:
-        ranks = _local_ranks(mpirun_pid)
-        if ranks is None:
-            return  # no /proc: cannot tell
-        if (expected is None or len(ranks) >= expected) and all(ranks.values()):
-            return
-        if time.monotonic() > deadline:
+    while time.monotonic() <= deadline:
+        ranks = _local_ranks(mpirun_pid)  # None: no /proc, cannot tell
+        if ranks is None or ((expected is None or len(ranks) >= expected) and all(ranks.values())):
             return
         time.sleep(0.05)
 
@@ -448,20 +424,16 @@ class LauncherWatch(threading.Thread):
     def __init__(self, stop, host: str, pid: int, start_time: str, grace: float, interval: float = 0.5):
         super().__init__(daemon=True, name="launcher-watch")
         self.stop, self.pid, self.start_time, self.grace, self.interval = stop, pid, start_time, grace, interval
-        self.host = host
         self.speaker = os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", "0") == "0"
 
     @classmethod
-    def start_from_env(cls, stop) -> Optional["LauncherWatch"]:
+    def start_from_env(cls, stop) -> None:
         try:
             host, pid, start_time = os.environ[LAUNCHER_ENV].split(" ")
         except (KeyError, ValueError):
-            return None
-        if host != socket.gethostname():
-            return None
-        watch = cls(stop, host, int(pid), start_time, LAUNCHER_GONE_GRACE_S)
-        watch.start()
-        return watch
+            return
+        if host == socket.gethostname():
+            cls(stop, host, int(pid), start_time, LAUNCHER_GONE_GRACE_S).start()
 
     def launcher_alive(self) -> bool:
         try:
@@ -477,7 +449,7 @@ class LauncherWatch(threading.Thread):
         if self.speaker:
             _say(f"l2run train: the launcher (pid {self.pid}) is gone: stopping after this iteration (saved), "
                  f"or abandoning it in {self.grace:g} s")
-        self.stop.request("launcher gone")
+        self.stop.request()
         time.sleep(self.grace)
         if self.speaker:
             _say("l2run train: the iteration did not end in time after the launcher died: abandoning it; the "
