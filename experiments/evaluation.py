@@ -35,6 +35,12 @@ class EpisodeResult:
     """Simulator steps of 10 ms (frame skip counted out)."""
     end: str
     sim_error: Optional[str] = None
+    since_obstacle: Optional[float] = None
+    """Metres the pelvis was past the centre of the last obstacle it passed when the
+    episode ended (None: none passed): with ``to_obstacle``, tells a fall at an
+    obstacle from one in open ground."""
+    to_obstacle: Optional[float] = None
+    """Metres from the pelvis to the centre of the next obstacle (None: none left)."""
 
 
 def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
@@ -69,7 +75,20 @@ def run_episode(env, policy, seed: int, episode: int) -> EpisodeResult:
         end = SIM_ERROR
     else:
         end = FELL if terminated else TIME_LIMIT
-    return EpisodeResult(episode, seed, score, steps, end, info.get("sim_error"))
+    since, to = obstacles_around(env.unwrapped.sim)
+    return EpisodeResult(episode, seed, score, steps, end, info.get("sim_error"), since, to)
+
+
+def obstacles_around(sim) -> tuple:
+    """(metres past the last obstacle centre behind the pelvis, metres to the next
+    one ahead), None where there is none."""
+    from l2run.constants import PELVIS_X
+
+    pelvis_x = float(sim.observe()[PELVIS_X])
+    centres = sim.course.obstacles[:, 0]
+    behind, ahead = centres[centres <= pelvis_x], centres[centres > pelvis_x]
+    return (float(pelvis_x - behind.max()) if behind.size else None,
+            float(ahead.min() - pelvis_x) if ahead.size else None)
 
 
 def summarise(results: list[EpisodeResult]) -> dict:
@@ -144,10 +163,10 @@ def format_report(report: dict) -> str:
     lines = [
         f"policy {report['policy']}: difficulty {env['difficulty']}, {env['max_obstacles']} obstacles, "
         f"{env['integrator']} at accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s",
-        f"{'episode':>7s} {'seed':>6s} {'score (m)':>10s} {'steps':>6s}  end",
+        f"{'episode':>7s} {'seed':>6s} {'score (m)':>10s} {'steps':>6s}  end (pelvis to the obstacles' centres)",
     ]
     for e in report["episodes"]:
-        lines.append(f"{e['episode']:7d} {e['seed']:6d} {e['score']:10.3f} {e['steps']:6d}  {e['end']}")
+        lines.append(f"{e['episode']:7d} {e['seed']:6d} {e['score']:10.3f} {e['steps']:6d}  {e['end']}{_where(e)}")
     s = report["summary"]
     lines.append(
         f"score: mean {s['mean']:.3f} m, std {s['std']:.3f}, min {s['min']:.3f}, max {s['max']:.3f} "
@@ -155,6 +174,16 @@ def format_report(report: dict) -> str:
         + ", ".join(f"{k}: {v}" for k, v in s["ends"].items())
     )
     return "\n".join(lines)
+
+
+def _where(episode: dict) -> str:
+    """" (0.50 m past one, 2.91 m before the next)" for a report's episode; "" without obstacles."""
+    parts = []
+    if episode.get("since_obstacle") is not None:
+        parts.append(f"{episode['since_obstacle']:.2f} m past one")
+    if episode.get("to_obstacle") is not None:
+        parts.append(f"{episode['to_obstacle']:.2f} m before the next")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def write_json_atomically(data: dict, path: Path) -> None:

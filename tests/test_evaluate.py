@@ -23,6 +23,8 @@ def test_evaluate_random_policy_writes_json(tmp_path, capsys):
         assert episode["end"] == "fell"  # random excitations collapse the model within ~1.2 s
         assert 50 < episode["steps"] < 1000
         assert -2 < episode["score"] < 2
+        # difficulty 1: 3 obstacles from about 1 m on; a random policy falls near the start
+        assert episode["since_obstacle"] is None and 0 < episode["to_obstacle"] < 6
     summary = report["summary"]
     scores = [e["score"] for e in report["episodes"]]
     assert summary["mean"] == pytest.approx(sum(scores) / 2)
@@ -30,7 +32,7 @@ def test_evaluate_random_policy_writes_json(tmp_path, capsys):
     assert summary["ends"] == {"fell": 2, "time limit": 0, "simulator error": 0}
     assert report["env"]["integrator_accuracy"] == 3e-2
     printed = capsys.readouterr().out
-    assert "score: mean" in printed and "fell" in printed
+    assert "score: mean" in printed and "fell (" in printed and "m before the next)" in printed
 
 
 def test_evaluate_time_limit(tmp_path):
@@ -39,6 +41,10 @@ def test_evaluate_time_limit(tmp_path):
     report = json.loads(out.read_text())
     assert [e["end"] for e in report["episodes"]] == ["time limit", "time limit"]
     assert all(e["steps"] == 20 for e in report["episodes"])
+    assert main(["evaluate", "--policy", "zero", *EVAL_ARGS, "--difficulty", "0", "--max-steps", "5",
+                 "--out", str(out)]) == 0
+    assert [(e["since_obstacle"], e["to_obstacle"]) for e in json.loads(out.read_text())["episodes"]] == \
+        [(None, None)] * 2  # flat ground
 
 
 @pytest.mark.mpi
