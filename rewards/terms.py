@@ -49,6 +49,15 @@ def survival(prev_obs, obs, info, terminated) -> float:
     return 0.0 if terminated else 1.0
 
 
+def fall(prev_obs, obs, info, terminated) -> float:
+    """-1 for the step that ends in a fall, else 0: a price on falling beyond the
+    survival bonus it forgoes. The shipped runner falls in most episodes, mostly
+    in open ground (docs/training.md, "Where the runner falls"); Reason8, 3rd in
+    2017, trained with a fall penalty of -0.2 (arXiv 1711.06922). Not in the
+    default shaping."""
+    return -1.0 if terminated else 0.0
+
+
 def lean(prev_obs, obs, info, terminated) -> float:
     """-(pelvis x - head x) when the head is behind the pelvis, else 0 (m):
     pushes the runner to lean forward instead of wobbling the head back."""
@@ -93,6 +102,7 @@ TERMS: types.MappingProxyType = types.MappingProxyType({
     for term in (
         Term("velocity", velocity, "m (pelvis_vx * 10 ms)"),
         Term("survival", survival, "1 per step"),
+        Term("fall", fall, "-1 per fall"),
         Term("lean", lean, "m, <= 0"),
         Term("bent_knee", bent_knee, "rad, <= 0"),
         Term("ligament", ligament, "<= 0"),

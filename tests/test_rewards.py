@@ -33,6 +33,11 @@ def test_moving_forward_is_rewarded():
     assert term("distance", state(PELVIS_X=0.03), still) == pytest.approx(-0.03)
 
 
+def test_fall_penalises_only_the_falling_step():
+    assert term("fall", state(), state()) == 0.0
+    assert term("fall", state(), state(PELVIS_Y=0.6), terminated=True) == -1.0
+
+
 def test_survival_only_while_not_fallen():
     assert term("survival", state(), state()) == 1.0
     assert term("survival", state(), state(PELVIS_Y=0.6), terminated=True) == 0.0
