@@ -14,12 +14,25 @@ from experiments.policies import make_policy
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained" / "round2"
 
 
+def assert_same_env(recorded: dict, config) -> None:
+    """The env a policy or checkpoint recorded is the config's; a field newer than
+    the recording (absent from it) must be at its default, which the run then used."""
+    import dataclasses
+
+    from experiments.envs import EnvConfig
+
+    wanted = json.loads(json.dumps(config_to_dict(config)["env"]))
+    defaults = json.loads(json.dumps(dataclasses.asdict(EnvConfig())))
+    assert recorded == {key: wanted[key] for key in recorded}
+    assert all(wanted[key] == defaults[key] for key in wanted if key not in recorded)
+
+
 def test_the_runner_ships_every_file_with_one_config():
     for name in ("policy.npz", "config.toml", "progress.csv", "curves.png", "gait.gif", "evaluation.json"):
         assert (SHIPPED / name).is_file(), name
     policy = load_policy(SHIPPED / "policy.npz")
     config = load_config(SHIPPED / "config.toml")
-    assert policy.metadata["env"] == json.loads(json.dumps(config_to_dict(config)["env"]))
+    assert_same_env(policy.metadata["env"], config)
     assert (policy.observation_size, policy.action_size) == (82, 18)
     assert np.allclose(policy.action_low, config.env.min_excitation) and np.all(policy.action_high == 1)
     report = json.loads((SHIPPED / "evaluation.json").read_text())
@@ -57,7 +70,7 @@ def test_the_runners_line_travels_with_it():
     config = load_config(SHIPPED / "config.toml")
     assert data.config["hidden_sizes"] == list(config.ppo.hidden_sizes)
     assert (data.spaces["observation_size"], data.spaces["action_size"]) == (82, 18)
-    assert data.metadata["env"] == json.loads(json.dumps(config_to_dict(config)["env"]))
+    assert_same_env(data.metadata["env"], config)
     runner = load_policy(SHIPPED / "policy.npz").metadata["training"]
     assert data.timesteps >= runner["timesteps"] and data.iteration >= runner["iteration"]
     source = load_init_source(SHIPPED)

@@ -74,10 +74,10 @@ def test_the_networks_are_checked_too_and_the_sizes_only_when_known():
 
 @pytest.mark.parametrize("line", ["pretrained/round2", "lines/round2-from-scratch"])
 def test_the_committed_checkpoints_fit_their_config_and_refuse_another_env(line):
-    """They predate recorded tasks: their metadata (the experiment config) stands in."""
+    """Whether they record their task or predate that (their metadata, the
+    experiment config, then stands in), their own config fits and another env does not."""
     data = load_checkpoint(latest_checkpoint(REPO / line))
     config = load_config(REPO / line / "config.toml")
-    assert data.task is None
     check_compatible(data, config.ppo, task_of(config), 82, 18)
     other = dataclasses.replace(config, env=dataclasses.replace(config.env, difficulty=1))
     with pytest.raises(TaskChanged, match=r"\(env.difficulty = 2 -> 1\)"):
