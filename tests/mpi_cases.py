@@ -41,6 +41,16 @@ def run_mpi(case: str, *args: str, ranks: int = 2, timeout: float = 120, abort_o
     return subprocess.run(command, env=mpi_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+def run_script_on_two_ranks(script: Path, text: str, run_dir: Path, timeout: float = 240):
+    """Write ``text`` to ``script`` and run it under ``mpirun -np 2 python -m mpi4py``
+    with ``run_dir`` as its argument; returns (CompletedProcess, the stdout lines
+    starting with "rank ", sorted): each rank reports one line of its own."""
+    script.write_text(text)
+    done = subprocess.run([str(MPIRUN), "-np", "2", "--oversubscribe", str(PYTHON), "-m", "mpi4py", str(script),
+                           str(run_dir)], env=mpi_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return done, sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
+
+
 # --- cases ---------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from baselines_ppo.compatibility import TaskChanged, check_compatible
 from baselines_ppo.config import PPOConfig
 from experiments.config import config_to_toml, load_config
 from experiments.train_cmd import task_of
-from mpi_cases import MPIRUN, REPO, mpi_env
+from mpi_cases import MPIRUN, REPO, mpi_env, run_script_on_two_ranks
 from test_run_safety import error_lines, run_files
 from test_train_cli import l2run, pendulum_toml
 
@@ -138,15 +138,12 @@ for task, resume in (({"env": {"max_steps": 200}}, False), ({"env": {"max_steps"
 
 @pytest.mark.mpi
 def test_every_rank_raises_the_same_error(tmp_path):
-    script = tmp_path / "resume_on_another_task.py"
-    script.write_text(TRAIN_THEN_RESUME_ON_ANOTHER_TASK)
     run_dir = tmp_path / "run"
-    done = subprocess.run([str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "mpi4py", str(script),
-                           str(run_dir)], env=mpi_env(), capture_output=True, text=True, timeout=240, cwd=REPO)
+    done, reports = run_script_on_two_ranks(tmp_path / "resume_on_another_task.py", TRAIN_THEN_RESUME_ON_ANOTHER_TASK,
+                                            run_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     message = (f"TaskChanged: checkpoint {run_dir / 'checkpoints' / 'ckpt-00000001'} was trained on another task "
                "(env.max_steps = 200 -> 100); resume with the run's own config")
-    reports = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
     assert len(reports) == 2 and all(line.startswith(f"rank {rank}: {message}") for rank, line in enumerate(reports))
     assert reports[0].split(": ", 1)[1] == reports[1].split(": ", 1)[1]
 
@@ -181,12 +178,17 @@ def refusal(run_dir, change):
             f"resume with --config {run_dir / 'config.toml'}, or train the new env in another --run-dir")
 
 
-def test_the_launcher_refuses_another_env_or_network_in_one_line(trained, tmp_path):
+@pytest.fixture
+def edited_copy(trained, tmp_path):
+    """(run dir: a copy of the trained run, its files, a config whose env differs, the change it names)."""
     config_path, original = trained
     run_dir = tmp_path / "run"
     shutil.copytree(original, run_dir)
-    before = run_files(run_dir)
-    edited, change = with_max_steps(config_path, tmp_path, 50)
+    return (run_dir, run_files(run_dir), *with_max_steps(config_path, tmp_path, 50))
+
+
+def test_the_launcher_refuses_another_env_or_network_in_one_line(edited_copy, tmp_path):
+    run_dir, before, edited, change = edited_copy
     refused = l2run("train", "--config", edited, "--ranks", 2, "--run-dir", run_dir, "--resume", "--iterations", 2,
                     "--quiet", timeout=120)
     assert refused.returncode == 2, refused.stderr[-3000:]
@@ -200,13 +202,9 @@ def test_the_launcher_refuses_another_env_or_network_in_one_line(trained, tmp_pa
 
 
 @pytest.mark.mpi
-def test_ranks_started_by_mpirun_directly_refuse_another_env(trained, tmp_path):
+def test_ranks_started_by_mpirun_directly_refuse_another_env(edited_copy):
     """No launcher, no preflight: the trainer's own check ends both ranks alike."""
-    config_path, original = trained
-    run_dir = tmp_path / "run"
-    shutil.copytree(original, run_dir)
-    before = run_files(run_dir)
-    edited, change = with_max_steps(config_path, tmp_path, 50)
+    run_dir, before, edited, change = edited_copy
     direct = subprocess.run(
         [str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "experiments.cli", "train", "--config",
          str(edited), "--run-dir", str(run_dir), "--resume", "--iterations", "2", "--quiet"],
