@@ -6,6 +6,12 @@ sets excitations, integrates 10 ms and reads the pelvis height. Variants run
 interleaved (episode k of every variant, then episode k+1, ...) with the same
 random excitations, so that machine noise hits all of them alike and the
 printed ratios are side-by-side measurements, not numbers from different runs.
+
+Each row also splits its speed into the integrator's work (derivative
+evaluations per 10 ms step, which depend on the trajectory, not the machine)
+and the time per evaluation (the model's cost, Python around it included):
+a variant slower than the floor at equal evaluations per step pays in the
+model, not in the integrator.
 """
 from __future__ import annotations
 
@@ -13,12 +19,14 @@ import os
 import resource
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
 
 from l2run import L2RunEnv
 from l2run.constants import ACTION_SIZE, PELVIS_FALL_HEIGHT, STEP_SECONDS
+from l2run.integrator_stats import read_counts
 from l2run.model_file import resolve_model_path
 from l2run.simulator import add_excitation_controller, excitation_constants, set_opensim_log_level
 
@@ -38,9 +46,10 @@ class BareOpenSimLoop:
         self.constants = excitation_constants(controller)
         self.pelvis_y = self.model.getCoordinateSet().get("pelvis_ty")
 
-    def episode(self, actions: np.ndarray) -> tuple[int, float]:
+    def episode(self, actions: np.ndarray) -> tuple[int, float, Optional[int]]:
         """Run until the pelvis falls or the actions run out; (steps, seconds)
-        of the stepping loop alone."""
+        of the stepping loop alone, and derivative evaluations (None where
+        the opensim build hides them)."""
         state = self.model.initializeState()
         self.model.equilibrateMuscles(state)
         manager = self._opensim.Manager(self.model)
@@ -54,7 +63,9 @@ class BareOpenSimLoop:
             state = manager.integrate(STEP_SECONDS * steps)
             if self.pelvis_y.getValue(state) < PELVIS_FALL_HEIGHT:
                 break
-        return steps, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        counts = read_counts(manager)
+        return steps, seconds, None if counts is None else counts.realizations
 
 
 class EnvLoop:
@@ -65,9 +76,10 @@ class EnvLoop:
         self.reset_seconds: list[float] = []
         self._episodes = 0
 
-    def episode(self, actions: np.ndarray) -> tuple[int, float]:
+    def episode(self, actions: np.ndarray) -> tuple[int, float, Optional[int]]:
         start = time.perf_counter()
         self.env.reset(seed=self._episodes)
+        before = self.env.sim.integrator_counts()
         self.reset_seconds.append(time.perf_counter() - start)
         self._episodes += 1
         start = time.perf_counter()
@@ -76,7 +88,9 @@ class EnvLoop:
             _, _, terminated, truncated, _ = self.env.step(action)
             if terminated or truncated:
                 break
-        return steps, time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        after = self.env.sim.integrator_counts()
+        return steps, seconds, None if before is None or after is None else (after - before).realizations
 
 
 @dataclass
@@ -85,12 +99,21 @@ class Tally:
     seconds: float = 0.0
     episodes: int = 0
     lengths: list = field(default_factory=list)
+    realizations: Optional[int] = 0
 
-    def add(self, steps: int, seconds: float) -> None:
+    def add(self, steps: int, seconds: float, realizations: Optional[int] = None) -> None:
         self.steps += steps
         self.seconds += seconds
         self.episodes += 1
         self.lengths.append(steps)
+        self.realizations = None if realizations is None or self.realizations is None \
+            else self.realizations + realizations
+
+    def evaluation_columns(self) -> str:
+        """Derivative evaluations per step and microseconds per evaluation."""
+        if not self.realizations:
+            return f"{'-':>8s} {'-':>8s}"
+        return f"{self.realizations / self.steps:8.1f} {1e6 * self.seconds / self.realizations:8.1f}"
 
     @property
     def steps_per_s(self) -> float:
@@ -119,13 +142,15 @@ def bench_env(accuracies=(1e-3, 3e-2), episodes: int = 6, max_steps: int = 1000,
         bar.close()
         floor = tallies["floor (bare OpenSim)"].steps_per_s
         print(f"\naccuracy {accuracy:g}: {episodes} episodes per variant, random excitations, interleaved")
-        print(f"  {'variant':34s} {'steps':>7s} {'steps/s':>9s} {'x floor':>8s} {'reset ms':>9s}")
+        print(f"  {'variant':34s} {'steps':>7s} {'steps/s':>9s} {'x floor':>8s} {'reset ms':>9s} "
+              f"{'evals':>8s} {'us/eval':>8s}")
         for name, tally in tallies.items():
             loop = variants[name]
             reset_ms = (f"{1000 * np.median(loop.reset_seconds):9.1f}"
                         if isinstance(loop, EnvLoop) else f"{'-':>9s}")
             print(f"  {name:34s} {tally.steps:7d} {tally.steps_per_s:9.1f} "
-                  f"{tally.steps_per_s / floor:8.3f} {reset_ms}")
+                  f"{tally.steps_per_s / floor:8.3f} {reset_ms} {tally.evaluation_columns()}")
+        print("  evals = the integrator's derivative evaluations per 10 ms step; us/eval = stepping time per evaluation")
         results[accuracy] = (tallies, variants)
     if len(accuracies) > 1:
         low, high = accuracies[0], accuracies[-1]

@@ -11,6 +11,17 @@ Why it is built this way (measured with ``l2run bench env``):
   few milliseconds, so every reset rebuilds the system (also the simplest way
   to guarantee that the same course gives the same trajectory whatever ran
   before). Unused slots are parked deep under the floor, far behind the start.
+* All obstacle slots share one ``HuntCrossleyForce``. The 2017 env gave each
+  sphere its own force (sphere and feet at stiffness 1e6 / radius); OpenSim
+  makes one contact set per force, and ten of them cost 4-8% of every
+  derivative evaluation at difficulty 2. In one force each surface has its
+  own parameters, and Hunt-Crossley combines a pair's stiffnesses in series,
+  so the feet get one stiff value and each sphere the value that gives every
+  foot-sphere pair the 2017 stiffness and dissipation exactly
+  (:func:`merged_obstacle_stiffness`). The force acts along the contact
+  normal and there is no friction, so where SimTK puts the contact point on
+  that line changes nothing. Foot-foot pairs share the set, as in 2017, and
+  cannot touch: the legs' spheres are 0.18 m apart in z.
 * The simulator reads only the handful of values the 41-float observation
   needs, from handles cached at build time: no dictionary of every body, force
   and muscle per step as osim-rl builds.
@@ -25,7 +36,9 @@ Why it is built this way (measured with ``l2run bench env``):
 from __future__ import annotations
 
 import os
-from typing import Optional
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 import opensim
@@ -60,6 +73,54 @@ FOOT_SPHERES = ("r_heel", "l_heel", "r_toe", "l_toe")
 #: stiffness 1e6 / radius, almost no dissipation, frictionless.
 OBSTACLE_STIFFNESS_TIMES_RADIUS = 1.0e6
 OBSTACLE_DISSIPATION = 1e-5
+
+OBSTACLE_FORCE_NAME = "obstacles_contact"
+
+
+def merged_obstacle_stiffness(radii: Sequence[float]) -> tuple[float, list[float]]:
+    """OpenSim stiffnesses (feet, [sphere per radius]) for one Hunt-Crossley
+    force that gives each foot-sphere pair the contact of the 2017 env.
+
+    SimTK stores a surface's stiffness ``K`` as ``k = K**(2/3)`` and combines a
+    pair in series, ``k1 * k2 / (k1 + k2)``. In 2017 both surfaces had
+    ``K = 1e6 / radius``, so a pair's ``k`` was ``a / 2`` with ``a = K**(2/3)``.
+    With one feet value ``f`` shared by all spheres, sphere ``i`` needs
+    ``x_i = (a_i / 2) * f / (f - a_i / 2)``; any ``f > max(a) / 2`` works, and
+    ``f = 2 max(a)`` keeps both terms of the same size (no precision lost).
+    """
+    a = [(OBSTACLE_STIFFNESS_TIMES_RADIUS / float(r)) ** (2.0 / 3.0) for r in radii]
+    feet = 2.0 * max(a, default=1.0)
+    spheres = [((ai / 2) * feet / (feet - ai / 2)) ** 1.5 for ai in a]
+    return feet ** 1.5, spheres
+
+
+def _contact_parameters_xml(name: str, geometries: Sequence[str]) -> str:
+    return (f'<HuntCrossleyForce::ContactParameters name="{name}">'
+            f'<geometry>{" ".join(geometries)}</geometry><stiffness>1</stiffness>'
+            f'<dissipation>{OBSTACLE_DISSIPATION!r}</dissipation><static_friction>0</static_friction>'
+            '<dynamic_friction>0</dynamic_friction><viscous_friction>0</viscous_friction>'
+            '</HuntCrossleyForce::ContactParameters>')
+
+
+def _obstacle_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
+    """One HuntCrossleyForce: parameter set 0 for the feet, then one per
+    sphere. OpenSim's Python bindings cannot append contact parameter sets,
+    so the force is read from XML (a temporary file)."""
+    parameters = [_contact_parameters_xml("feet", FOOT_SPHERES)]
+    parameters += [_contact_parameters_xml(name, (name,)) for name in sphere_names]
+    xml = ('<?xml version="1.0" encoding="UTF-8" ?><OpenSimDocument Version="40000">'
+           f'<HuntCrossleyForce name="{OBSTACLE_FORCE_NAME}"><contact_parameters>'
+           '<HuntCrossleyForce::ContactParametersSet><objects>' + "".join(parameters) +
+           '</objects></HuntCrossleyForce::ContactParametersSet></contact_parameters>'
+           '</HuntCrossleyForce></OpenSimDocument>')
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "obstacles_contact.xml"
+        path.write_text(xml)
+        force = opensim.HuntCrossleyForce.safeDownCast(opensim.OpenSimObject.makeObjectFromFile(str(path)))
+    if force is None:  # pragma: no cover - another OpenSim build
+        raise RuntimeError("OpenSim could not build the obstacles' HuntCrossleyForce from XML")
+    return force
+
 
 #: Where unused obstacle slots wait: far behind the start and deep underground,
 #: out of reach of any foot.
@@ -144,7 +205,7 @@ class Simulator:
             raise ValueError(f"OpenSim could not read the model file {str(model_path)!r}: {err}") from err
         self._check_model(model_path)
         self._controller = add_excitation_controller(self.model)
-        self._spheres, self._obstacle_forces = self._add_obstacle_slots(obstacle_slots)
+        self._spheres, self._obstacle_force = self._add_obstacle_slots(obstacle_slots)
         self.state = self.model.initSystem()
         self._cache_handles()
         muscles = self.model.getMuscles()
@@ -176,25 +237,26 @@ class Simulator:
             raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
 
     def _add_obstacle_slots(self, slots: int):
-        spheres, forces = [], []
+        spheres = []
         ground = self.model.getGround()
         for i in range(slots):
-            name = f"obstacle_{i}"
-            sphere = opensim.ContactSphere(PARKED_RADIUS, opensim.Vec3(*PARKED_LOCATION), ground, name)
+            sphere = opensim.ContactSphere(PARKED_RADIUS, opensim.Vec3(*PARKED_LOCATION), ground, f"obstacle_{i}")
             self.model.addContactGeometry(sphere)
-            force = opensim.HuntCrossleyForce()
-            force.setName(f"{name}_contact")
-            for geometry in (name,) + FOOT_SPHERES:
-                force.addGeometry(geometry)
-            force.setStiffness(OBSTACLE_STIFFNESS_TIMES_RADIUS / PARKED_RADIUS)
-            force.setDissipation(OBSTACLE_DISSIPATION)
-            force.setStaticFriction(0.0)
-            force.setDynamicFriction(0.0)
-            force.setViscousFriction(0.0)
-            self.model.addForce(force)
             spheres.append(sphere)
-            forces.append(force)
-        return spheres, forces
+        if not slots:
+            return spheres, None
+        force = _obstacle_force([sphere.getName() for sphere in spheres])
+        self.model.addForce(force)
+        return spheres, force
+
+    def _set_obstacle_stiffness(self, radii: Sequence[float]) -> None:
+        """Write :func:`merged_obstacle_stiffness` into the force's parameter
+        sets (read by the next ``initSystem()``)."""
+        feet, spheres = merged_obstacle_stiffness(radii)
+        sets = self._obstacle_force.updPropertyByName("contact_parameters").updValueAsObject(0)
+        objects = sets.updPropertyByName("objects")
+        for i, stiffness in enumerate([feet] + spheres):
+            opensim.PropertyHelper.setValueDouble(stiffness, objects.updValueAsObject(i).updPropertyByName("stiffness"))
 
     def _cache_handles(self) -> None:
         """Look up, once per ``initSystem()``, every object read or written per
@@ -234,7 +296,8 @@ class Simulator:
                 f"course has {len(course.obstacles)} obstacles but the env was built with "
                 f"{self.obstacle_slots} slots (max_obstacles)"
             )
-        for i, (sphere, force) in enumerate(zip(self._spheres, self._obstacle_forces)):
+        radii = []
+        for i, sphere in enumerate(self._spheres):
             if i < len(course.obstacles):
                 x, y, radius = course.obstacles[i]
                 location = (x, y, 0.0)
@@ -242,7 +305,9 @@ class Simulator:
                 location, radius = PARKED_LOCATION, PARKED_RADIUS
             sphere.set_location(opensim.Vec3(*location))
             sphere.setRadius(float(radius))
-            force.setStiffness(OBSTACLE_STIFFNESS_TIMES_RADIUS / float(radius))
+            radii.append(float(radius))
+        if self._spheres:
+            self._set_obstacle_stiffness(radii)
         for muscle, max_force, strength in zip(self._psoas, self._psoas_max_force, course.psoas):
             muscle.setMaxIsometricForce(max_force * strength)
         self.course = course
@@ -376,12 +441,14 @@ class Simulator:
         """Forces of the 6 passive joint limits (``constants.LIGAMENT_FORCES``)."""
         return np.array([lig.calcLimitForce(self.state) for lig in self._ligaments])
 
-    def obstacle_contact_forces(self) -> np.ndarray:
-        """Per obstacle slot, the magnitude (N) of the contact force between the
-        sphere and the feet; for tests and diagnostics, not read per step."""
+    def obstacle_contact_force(self) -> float:
+        """Magnitude (N) of the force all obstacles exert on the feet now; for
+        tests and diagnostics, not read per step. (One force holds every
+        sphere, so its record gives their sum: each sphere's row is ground's.)"""
+        if self._obstacle_force is None:
+            return 0.0
         self.model.realizeDynamics(self.state)
-        magnitudes = []
-        for force in self._obstacle_forces:
-            values = force.getRecordValues(self.state)  # ground's force x, y, z first
-            magnitudes.append(float(np.linalg.norm([values.get(i) for i in range(3)])))
-        return np.array(magnitudes)
+        labels = self._obstacle_force.getRecordLabels()
+        values = self._obstacle_force.getRecordValues(self.state)
+        first = next(i for i in range(labels.getSize()) if ".ground.force." in labels.get(i))
+        return float(np.linalg.norm([values.get(first + i) for i in range(3)]))

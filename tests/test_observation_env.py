@@ -122,7 +122,7 @@ def test_obstacle_contact_feature_agrees_with_the_simulator(raw_env, radius, pla
     obstacle = [toe_x, toe_y - planar_distance, radius]
     raw_env.reset(options={"obstacles": [obstacle]})
     raw = lifted_observation(raw_env.sim, LIFT)
-    force = raw_env.sim.obstacle_contact_forces()[0]
+    force = raw_env.sim.obstacle_contact_force()
     processor = O.FeatureProcessor()
     processor.reset(raw)
     contacts = processor.physical[T.CONTACTS]
