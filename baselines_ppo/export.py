@@ -228,7 +228,8 @@ def find_policy(run: PathLike, best: bool = False) -> Path:
     """The exported policy of a run directory (or ``run`` itself if it is a file).
 
     best=True prefers ``best_policy.npz`` (best mean episode distance, else
-    return); otherwise the latest ``policy.npz``. Falls back to whichever exists.
+    return); otherwise the latest ``policy.npz``. Falls back to whichever exists,
+    then to the policy kept beside the latest checkpoint (a saved line).
     """
     run = Path(run)
     if run.is_file():
@@ -239,8 +240,14 @@ def find_policy(run: PathLike, best: bool = False) -> Path:
     for name in order:
         if (run / name).is_file():
             return run / name
-    raise FileNotFoundError(f"{run} holds no exported policy ({' or '.join(order)}); "
-                            "the trainer writes one at every checkpoint")
+    # A line kept in the repository (save_line.sh) has its policy next to its checkpoint.
+    latest = run / "checkpoints" / "latest"
+    if latest.is_file():
+        kept = run / "checkpoints" / latest.read_text().strip() / POLICY_FILE
+        if kept.is_file():
+            return kept
+    raise FileNotFoundError(f"{run} holds no exported policy ({' or '.join(order)}, or "
+                            f"checkpoints/<latest>/{POLICY_FILE}); the trainer writes one at every checkpoint")
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

@@ -3,9 +3,9 @@
 The simulator is the cost of this whole project, so the env is measured against
 a *floor*: a bare OpenSim loop on the same model without obstacles that only
 sets excitations, integrates 10 ms and reads the pelvis height. Variants run
-interleaved (episode k of every variant, then episode k+1, ...) with the same
-random excitations, so that machine noise hits all of them alike and the
-printed ratios are side-by-side measurements, not numbers from different runs.
+interleaved with the same random excitations, step by step (one 10 ms step of
+every variant, then the next), so that machine noise hits all of them alike and the printed ratios are
+side-by-side measurements, not numbers from different runs.
 
 Each row also splits its speed into the integrator's work (derivative
 evaluations per 10 ms step, which depend on the trajectory, not the machine)
@@ -19,22 +19,69 @@ import os
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 from tqdm import tqdm
 
 from l2run import L2RunEnv
 from l2run.constants import ACTION_SIZE, PELVIS_FALL_HEIGHT, STEP_SECONDS
+from l2run.course import generate_course
 from l2run.integrator_stats import read_counts
 from l2run.model_file import resolve_model_path
 from l2run.simulator import add_excitation_controller, excitation_constants, set_opensim_log_level
 
 
-class BareOpenSimLoop:
-    """The floor: gait9dof18musc with a PrescribedController and nothing else."""
+def add_obstacles_2017(model, obstacles) -> list:
+    """Spheres fixed to ground with one HuntCrossleyForce each against the four
+    foot spheres, sphere and feet at stiffness 1e6 / radius: the 2017 env's
+    contact (without its locked joints), which ``l2run.simulator`` merges into
+    one force. Returns the forces, in the order of ``obstacles`` (x, y, radius)."""
+    import opensim
 
-    def __init__(self, integrator_accuracy: float, model_path=None):
+    from l2run import simulator
+
+    ground, forces = model.getGround(), []
+    for i, (x, y, radius) in enumerate(obstacles):
+        name = f"sphere_{i}"
+        model.addContactGeometry(opensim.ContactSphere(float(radius), opensim.Vec3(x, y, 0), ground, name))
+        force = opensim.HuntCrossleyForce()
+        force.setName(f"{name}_contact")
+        for geometry in (name,) + simulator.FOOT_SPHERES:
+            force.addGeometry(geometry)
+        force.setStiffness(simulator.OBSTACLE_STIFFNESS_TIMES_RADIUS / float(radius))
+        force.setDissipation(simulator.OBSTACLE_DISSIPATION)
+        force.setStaticFriction(0.0)
+        force.setDynamicFriction(0.0)
+        force.setViscousFriction(0.0)
+        model.addForce(force)
+        forces.append(force)
+    return forces
+
+
+def add_obstacles_l2run(model, obstacles) -> None:
+    """The same spheres in l2run's one merged force."""
+    import opensim
+
+    from l2run import simulator
+
+    ground, names = model.getGround(), []
+    for i, (x, y, radius) in enumerate(obstacles):
+        names.append(f"sphere_{i}")
+        model.addContactGeometry(opensim.ContactSphere(float(radius), opensim.Vec3(x, y, 0), ground, names[-1]))
+    force = simulator.obstacle_contact_force(names)
+    simulator.set_obstacle_stiffness(force, [radius for _, _, radius in obstacles])
+    model.addForce(force)
+
+
+class BareOpenSimLoop:
+    """The floor: gait9dof18musc with a PrescribedController and nothing else;
+    or, with ``obstacles`` ("2017" or "l2run"), plus the spheres of a
+    difficulty-2 course (one course per loop) in that construction, to price
+    the obstacles alone, apart from the env's Python."""
+
+    def __init__(self, integrator_accuracy: float, model_path=None, obstacles: Optional[str] = None,
+                 course_seed: int = 0):
         import opensim
 
         self._opensim = opensim
@@ -42,30 +89,34 @@ class BareOpenSimLoop:
         self.accuracy = integrator_accuracy
         self.model = opensim.Model(str(resolve_model_path(model_path)))
         controller = add_excitation_controller(self.model)
+        if obstacles is not None:
+            spheres = generate_course(2, 10, np.random.default_rng(course_seed)).obstacles
+            {"2017": add_obstacles_2017, "l2run": add_obstacles_l2run}[obstacles](self.model, spheres)
         self.model.initSystem()
         self.constants = excitation_constants(controller)
         self.pelvis_y = self.model.getCoordinateSet().get("pelvis_ty")
+        self.evaluations: Optional[int] = None
 
-    def episode(self, actions: np.ndarray) -> tuple[int, float, Optional[int]]:
-        """Run until the pelvis falls or the actions run out; (steps, seconds)
-        of the stepping loop alone, and derivative evaluations (None where
-        the opensim build hides them)."""
+    def steps(self, actions: np.ndarray) -> Iterator[float]:
+        """Yield the seconds of each 10 ms step until the pelvis falls or the
+        actions run out; then :attr:`evaluations` holds the episode's derivative
+        evaluations (None where the opensim build hides them)."""
         state = self.model.initializeState()
         self.model.equilibrateMuscles(state)
         manager = self._opensim.Manager(self.model)
         manager.setIntegratorAccuracy(self.accuracy)
         manager.initialize(state)
-        start = time.perf_counter()
-        steps = 0
-        for steps, action in enumerate(actions, start=1):
+        for step, action in enumerate(actions, start=1):
+            start = time.perf_counter()
             for constant, value in zip(self.constants, action):
                 constant.setValue(float(value))
-            state = manager.integrate(STEP_SECONDS * steps)
-            if self.pelvis_y.getValue(state) < PELVIS_FALL_HEIGHT:
+            state = manager.integrate(STEP_SECONDS * step)
+            fell = self.pelvis_y.getValue(state) < PELVIS_FALL_HEIGHT
+            yield time.perf_counter() - start
+            if fell:
                 break
-        seconds = time.perf_counter() - start
         counts = read_counts(manager)
-        return steps, seconds, None if counts is None else counts.realizations
+        self.evaluations = None if counts is None else counts.realizations
 
 
 class EnvLoop:
@@ -75,22 +126,41 @@ class EnvLoop:
         self.env = L2RunEnv(difficulty, max_obstacles, integrator_accuracy, model_path=model_path)
         self.reset_seconds: list[float] = []
         self._episodes = 0
+        self.evaluations: Optional[int] = None
 
-    def episode(self, actions: np.ndarray) -> tuple[int, float, Optional[int]]:
+    def steps(self, actions: np.ndarray) -> Iterator[float]:
+        """As :meth:`BareOpenSimLoop.steps`, after a reset to the next course."""
         start = time.perf_counter()
         self.env.reset(seed=self._episodes)
-        before = self.env.sim.integrator_counts()
         self.reset_seconds.append(time.perf_counter() - start)
         self._episodes += 1
-        start = time.perf_counter()
-        steps = 0
-        for steps, action in enumerate(actions, start=1):
+        before = self.env.sim.integrator_counts()
+        for action in actions:
+            start = time.perf_counter()
             _, _, terminated, truncated, _ = self.env.step(action)
+            yield time.perf_counter() - start
             if terminated or truncated:
                 break
-        seconds = time.perf_counter() - start
         after = self.env.sim.integrator_counts()
-        return steps, seconds, None if before is None or after is None else (after - before).realizations
+        self.evaluations = None if before is None or after is None else (after - before).realizations
+
+
+def run_interleaved(loops: dict, actions: np.ndarray, tallies: dict) -> None:
+    """One episode of every loop on the same ``actions``, advanced one 10 ms
+    step each in turn: a slow second of the machine (another process, a
+    frequency change) then costs every variant alike, which episode-by-episode
+    interleaving does not guarantee."""
+    steppers = {name: loop.steps(actions) for name, loop in loops.items()}
+    steps = dict.fromkeys(loops, 0)
+    seconds = dict.fromkeys(loops, 0.0)
+    while steppers:
+        for name, stepper in list(steppers.items()):
+            try:
+                seconds[name] += next(stepper)
+                steps[name] += 1
+            except StopIteration:
+                tallies[name].add(steps[name], seconds[name], loops[name].evaluations)
+                del steppers[name]
 
 
 @dataclass
@@ -127,6 +197,8 @@ def bench_env(accuracies=(1e-3, 3e-2), episodes: int = 6, max_steps: int = 1000,
     for accuracy in accuracies:
         variants = {
             "floor (bare OpenSim)": BareOpenSimLoop(accuracy, model_path),
+            "floor + 10 spheres, 2017 contact": BareOpenSimLoop(accuracy, model_path, "2017", seed),
+            "floor + 10 spheres, l2run contact": BareOpenSimLoop(accuracy, model_path, "l2run", seed),
             "env difficulty 0": EnvLoop(accuracy, 0, 0, model_path),
             "env difficulty 1 (3 obstacles)": EnvLoop(accuracy, 1, 3, model_path),
             "env difficulty 2 (10 obstacles)": EnvLoop(accuracy, 2, 10, model_path),
@@ -135,13 +207,11 @@ def bench_env(accuracies=(1e-3, 3e-2), episodes: int = 6, max_steps: int = 1000,
         rng = np.random.default_rng(seed)
         bar = tqdm(total=episodes * len(variants), desc=f"bench env @ accuracy {accuracy:g}", unit="episode")
         for _ in range(episodes):
-            actions = rng.random((max_steps, ACTION_SIZE))
-            for name, loop in variants.items():
-                tallies[name].add(*loop.episode(actions))
-                bar.update()
+            run_interleaved(variants, rng.random((max_steps, ACTION_SIZE)), tallies)
+            bar.update(len(variants))
         bar.close()
         floor = tallies["floor (bare OpenSim)"].steps_per_s
-        print(f"\naccuracy {accuracy:g}: {episodes} episodes per variant, random excitations, interleaved")
+        print(f"\naccuracy {accuracy:g}: {episodes} episodes per variant, random excitations, interleaved step by step")
         print(f"  {'variant':34s} {'steps':>7s} {'steps/s':>9s} {'x floor':>8s} {'reset ms':>9s} "
               f"{'evals':>8s} {'us/eval':>8s}")
         for name, tally in tallies.items():

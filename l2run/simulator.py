@@ -102,10 +102,11 @@ def _contact_parameters_xml(name: str, geometries: Sequence[str]) -> str:
             '</HuntCrossleyForce::ContactParameters>')
 
 
-def _obstacle_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
-    """One HuntCrossleyForce: parameter set 0 for the feet, then one per
-    sphere. OpenSim's Python bindings cannot append contact parameter sets,
-    so the force is read from XML (a temporary file)."""
+def obstacle_contact_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
+    """One HuntCrossleyForce between the feet and all the spheres named:
+    parameter set 0 for the feet, then one per sphere (stiffness set by
+    :func:`set_obstacle_stiffness`). OpenSim's Python bindings cannot append
+    contact parameter sets, so the force is read from XML (a temporary file)."""
     parameters = [_contact_parameters_xml("feet", FOOT_SPHERES)]
     parameters += [_contact_parameters_xml(name, (name,)) for name in sphere_names]
     xml = ('<?xml version="1.0" encoding="UTF-8" ?><OpenSimDocument Version="40000">'
@@ -120,6 +121,16 @@ def _obstacle_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
     if force is None:  # pragma: no cover - another OpenSim build
         raise RuntimeError("OpenSim could not build the obstacles' HuntCrossleyForce from XML")
     return force
+
+
+def set_obstacle_stiffness(force: opensim.HuntCrossleyForce, radii: Sequence[float]) -> None:
+    """Write :func:`merged_obstacle_stiffness` for spheres of ``radii`` (in the
+    order of :func:`obstacle_contact_force`'s names) into ``force``; the next
+    ``initSystem()`` reads them."""
+    feet, spheres = merged_obstacle_stiffness(radii)
+    objects = force.updPropertyByName("contact_parameters").updValueAsObject(0).updPropertyByName("objects")
+    for i, stiffness in enumerate([feet] + spheres):
+        opensim.PropertyHelper.setValueDouble(stiffness, objects.updValueAsObject(i).updPropertyByName("stiffness"))
 
 
 #: Where unused obstacle slots wait: far behind the start and deep underground,
@@ -245,18 +256,9 @@ class Simulator:
             spheres.append(sphere)
         if not slots:
             return spheres, None
-        force = _obstacle_force([sphere.getName() for sphere in spheres])
+        force = obstacle_contact_force([sphere.getName() for sphere in spheres])
         self.model.addForce(force)
         return spheres, force
-
-    def _set_obstacle_stiffness(self, radii: Sequence[float]) -> None:
-        """Write :func:`merged_obstacle_stiffness` into the force's parameter
-        sets (read by the next ``initSystem()``)."""
-        feet, spheres = merged_obstacle_stiffness(radii)
-        sets = self._obstacle_force.updPropertyByName("contact_parameters").updValueAsObject(0)
-        objects = sets.updPropertyByName("objects")
-        for i, stiffness in enumerate([feet] + spheres):
-            opensim.PropertyHelper.setValueDouble(stiffness, objects.updValueAsObject(i).updPropertyByName("stiffness"))
 
     def _cache_handles(self) -> None:
         """Look up, once per ``initSystem()``, every object read or written per
@@ -307,7 +309,7 @@ class Simulator:
             sphere.setRadius(float(radius))
             radii.append(float(radius))
         if self._spheres:
-            self._set_obstacle_stiffness(radii)
+            set_obstacle_stiffness(self._obstacle_force, radii)
         for muscle, max_force, strength in zip(self._psoas, self._psoas_max_force, course.psoas):
             muscle.setMaxIsometricForce(max_force * strength)
         self.course = course

@@ -10,6 +10,7 @@ import numpy as np
 import opensim
 import pytest
 
+from experiments.bench_env import add_obstacles_2017
 from l2run import simulator as S
 from l2run.constants import STEP_SECONDS
 from l2run.course import Course
@@ -29,26 +30,14 @@ def test_each_pair_gets_the_2017_series_stiffness(radii):
 
 class Reference2017:
     """gait9dof18musc with one HuntCrossleyForce per sphere, as osim-rl built
-    obstacles, stepped the way ``Simulator.step`` steps (same integrator, a
-    persistent Manager, derivatives invalidated after new excitations)."""
+    obstacles (``experiments.bench_env.add_obstacles_2017``), stepped the way
+    ``Simulator.step`` steps (same integrator, a persistent Manager,
+    derivatives invalidated after new excitations)."""
 
     def __init__(self, obstacles, accuracy, integrator):
         self.model = opensim.Model(str(resolve_model_path()))
         controller = S.add_excitation_controller(self.model)
-        ground = self.model.getGround()
-        for i, (x, y, radius) in enumerate(obstacles):
-            name = f"sphere_{i}"
-            self.model.addContactGeometry(opensim.ContactSphere(radius, opensim.Vec3(x, y, 0), ground, name))
-            force = opensim.HuntCrossleyForce()
-            force.setName(f"{name}_contact")
-            for geometry in (name,) + S.FOOT_SPHERES:
-                force.addGeometry(geometry)
-            force.setStiffness(S.OBSTACLE_STIFFNESS_TIMES_RADIUS / radius)
-            force.setDissipation(S.OBSTACLE_DISSIPATION)
-            force.setStaticFriction(0.0)
-            force.setDynamicFriction(0.0)
-            force.setViscousFriction(0.0)
-            self.model.addForce(force)
+        add_obstacles_2017(self.model, obstacles)
         state = self.model.initSystem()
         self.constants = S.excitation_constants(controller)
         for constant in self.constants:

@@ -85,6 +85,20 @@ def test_find_policy_in_a_run_dir(tmp_path, model_and_stats):
     assert load_policy(tmp_path).action_size == 4  # a run dir loads its latest policy
 
 
+def test_find_policy_of_a_saved_line(tmp_path, model_and_stats):
+    """A line kept by save_line.sh holds its policy beside its latest checkpoint."""
+    model, rms = model_and_stats
+    kept = tmp_path / "checkpoints" / "ckpt-00000007"
+    kept.mkdir(parents=True)
+    (tmp_path / "checkpoints" / "latest").write_text("ckpt-00000007\n")
+    with pytest.raises(FileNotFoundError, match="checkpoints/<latest>/policy.npz"):
+        find_policy(tmp_path)
+    export(kept / POLICY_FILE, model, rms)
+    assert find_policy(tmp_path) == kept / POLICY_FILE
+    export(tmp_path / POLICY_FILE, model, rms)
+    assert find_policy(tmp_path) == tmp_path / POLICY_FILE  # a package's own policy comes first
+
+
 def test_export_module_needs_neither_tensorflow_nor_mpi(tmp_path, model_and_stats):
     model, rms = model_and_stats
     path = export(tmp_path / "policy.npz", model, rms, {"k": 1})

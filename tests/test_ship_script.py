@@ -50,6 +50,8 @@ def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     assert (out / "checkpoints" / "latest").read_text().strip() == "ckpt-00000001"
     shipped_ckpt = out / "checkpoints" / "ckpt-00000001"
     assert sum(f.stat().st_size for f in shipped_ckpt.iterdir()) < 1_000_000
+    # with the policy exported at that checkpoint (what evaluating a saved line scores)
+    assert (shipped_ckpt / "policy.npz").read_bytes() == (run_dir / "policy.npz").read_bytes()
     continued = l2run("train", "--config", out / "config.toml", "--ranks", 2, "--iterations", 2,
                       "--run-dir", tmp_path / "continued", "--init-from", out, "--quiet", timeout=120)
     assert continued.returncode == 0, continued.stderr[-3000:]
