@@ -46,6 +46,11 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "pretrained" / "round2" /
 DEFAULT_VARIANTS = ("sampled", "deterministic", "sampled+floor=0.1", "sampled+floor=0.15", "sampled+hipknee=0.15")
 #: Tolerance for "at a bound": actions pass through float32.
 BOUND_TOLERANCE = 1e-6
+#: The integrator's work per step rises as the runner speeds up (about 9 internal
+#: steps per 10 ms in the first 50 steps of the shipped runner, 16 after 600), so
+#: variants whose episodes end at different lengths are also compared over the
+#: first this many steps of every episode.
+EARLY_STEPS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +126,8 @@ class Tally:
     at_high: int = 0
     taken: Optional[int] = 0
     attempted: Optional[int] = 0
+    early_taken: Optional[int] = 0
+    early_steps: int = 0
     retries: int = 0
     sim_errors: int = 0
 
@@ -148,6 +155,7 @@ def run_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: Tal
     low = np.maximum(policy.action_low, floors).astype(np.float32)
     high = policy.action_high.astype(np.float32)
     steps, seconds, distance = 0, 0.0, 0.0
+    counts_early = None
     while True:
         action = np.maximum(policy_actions(policy, obs, variant.actions, rng), floors).astype(np.float32)
         tally.at_low += int(np.count_nonzero(action <= low + BOUND_TOLERANCE))
@@ -158,15 +166,19 @@ def run_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: Tal
         seconds += time.perf_counter() - start
         steps += 1
         distance += float(info["distance"])
+        if steps == EARLY_STEPS:
+            counts_early = sim.integrator_counts()
         if terminated or truncated:
             break
     counts_after = sim.integrator_counts()
     if counts_before is None or counts_after is None or tally.taken is None:
-        tally.taken = tally.attempted = None
+        tally.taken = tally.attempted = tally.early_taken = None
     else:
         delta = counts_after - counts_before
         tally.taken += delta.taken
         tally.attempted += delta.attempted
+        tally.early_taken += ((counts_early or counts_after) - counts_before).taken
+        tally.early_steps += min(steps, EARLY_STEPS)
     tally.steps += steps
     tally.seconds += seconds
     tally.lengths.append(steps)
@@ -238,17 +250,19 @@ def _print_table(policy_spec, config, variants, tallies, episodes) -> None:
           f"{config.difficulty}, {config.integrator} at {config.integrator_accuracy:g}, floor "
           f"{config.min_excitation:g}; interleaved, same courses and noise")
     print("  at low = excitations at the lower bound (policy's floor or the variant's); taken/tried = the "
-          "integrator's internal steps accepted/attempted per 10 ms step")
+          f"integrator's internal steps accepted/attempted per 10 ms step; early = taken over the first "
+          f"{EARLY_STEPS} steps of each episode (comparable across episode lengths)")
     print(f"  {'variant':34s} {'steps':>6s} {'steps/s':>8s} {'x first':>7s} {'at low':>6s} {'at 1':>5s} "
-          f"{'mean ep':>7s} {'dist m':>6s} {'taken':>6s} {'tried':>6s} {'reject':>6s} {'retries':>7s}")
+          f"{'mean ep':>7s} {'dist m':>6s} {'taken':>6s} {'tried':>6s} {'reject':>6s} {'early':>6s} {'retries':>7s}")
     base = tallies[variants[0].spec].steps_per_s
     for variant in variants:
         t = tallies[variant.spec]
         if t.taken is None or not t.steps:
-            counts = f"{'n/a':>6s} {'n/a':>6s} {'n/a':>6s}"
+            counts = f"{'n/a':>6s} {'n/a':>6s} {'n/a':>6s} {'n/a':>6s}"
         else:
             rejected = 1 - t.taken / t.attempted if t.attempted else 0.0
-            counts = f"{t.taken / t.steps:6.1f} {t.attempted / t.steps:6.1f} {rejected:6.0%}"
+            counts = (f"{t.taken / t.steps:6.1f} {t.attempted / t.steps:6.1f} {rejected:6.0%} "
+                      f"{t.early_taken / t.early_steps:6.1f}")
         print(f"  {variant.spec:34s} {t.steps:6d} {t.steps_per_s:8.1f} {t.steps_per_s / base:7.2f} "
               f"{t.at_low / t.excitations:6.0%} {t.at_high / t.excitations:5.0%} {np.mean(t.lengths):7.0f} "
               f"{np.mean(t.distances):6.2f} {counts} {t.retries:7d}")

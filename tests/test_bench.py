@@ -80,15 +80,17 @@ def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
     out = capsys.readouterr().out
     assert "pretrained/round2/policy.npz" in out  # the default: the shipped policy, in its training env
     assert "semi_explicit_euler2 at 0.03, floor 0.05" in out
-    number = r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%\s+(\d+)%\s+(\d+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%"
+    number = (r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%\s+(\d+)%\s+(\d+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%"
+              r"\s+([\d.]+)")
     rows = {}
     for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15"):
         row = re.search(r"^\s+" + re.escape(variant) + number, out, re.M)
         assert row, out
         rows[variant] = row.groups()
-    steps, _, ratio, _, _, length, _, taken, tried, _ = rows["sampled"]
+    steps, _, ratio, _, _, length, _, taken, tried, _, early = rows["sampled"]
     assert int(steps) == 15 and float(ratio) == 1.0 and int(length) == 15
     assert 1 <= float(taken) <= float(tried)  # the integrator's internal steps per 10 ms step
+    assert early == taken  # episodes shorter than EARLY_STEPS: the early window is the whole episode
     floored = rows["sampled+floor=0.15+max_step=2e-3"]
     assert int(floored[3]) >= int(rows["sampled"][3])  # raising to 0.15 only adds excitations at the lower bound
     assert float(floored[7]) >= 5  # a maximum step of 2 ms: at least 5 internal steps per 10 ms
