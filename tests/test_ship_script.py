@@ -46,6 +46,9 @@ def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     assert [episode["seed"] for episode in report["episodes"]] == [0, 1]
     assert report["env"]["integrator_accuracy"] == 1e-3 and report["env"]["difficulty"] == 2
     assert os.path.getsize(out / "gait.gif") > 0
+    # the GIF shows the median episode of the evaluation, not seed 0 by default
+    scores = sorted((episode["score"], episode["seed"]) for episode in report["episodes"])
+    assert int((out / "gait_seed.txt").read_text()) == scores[0][1]  # of two, the lower middle one
     # the line's checkpoint travels with the runner, and --init-from OUT continues it
     assert (out / "checkpoints" / "latest").read_text().strip() == "ckpt-00000001"
     shipped_ckpt = out / "checkpoints" / "ckpt-00000001"

@@ -8,7 +8,8 @@
 # like the 2017 grader (Runge-Kutta-Merson at 1e-3, round-2 course, seeds 0..EPISODES-1,
 # split over the cores), and writes into OUT_DIR: policy.npz, config.toml,
 # progress.csv (and parent_progress.csv, lineage.json of a run started with --init-from),
-# curves.png, gait.gif (seed 0), evaluation.json, and the line's latest checkpoint
+# curves.png, gait.gif (the median episode; its seed in gait_seed.txt), evaluation.json,
+# and the line's latest checkpoint
 # (save_line.sh), so that on any machine
 #   l2run train --config OUT_DIR/config.toml --init-from OUT_DIR --run-dir runs/NEW --ranks 2
 # continues the very line that produced the runner.
@@ -26,6 +27,15 @@ policy="${POLICY:-$run_dir/best_policy.npz}"
 cp "$policy" "$out/policy.npz"
 "$bin/l2run" evaluate --policy "$out/policy.npz" --episodes "$episodes" --difficulty 2 --max-obstacles 10 \
     --accuracy 1e-3 --seed 0 --ranks "$(nproc)" --quiet --out "$out/evaluation.json"
-"$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed 0 --every 5 --fps 20 \
+# The GIF shows a representative episode: the one whose score is the median's
+# (the lower middle one of an even count), not whatever seed 0 happens to give.
+seed="$("$bin/python" - "$out/evaluation.json" <<'PY'
+import json, sys
+episodes = sorted(json.load(open(sys.argv[1]))["episodes"], key=lambda e: (e["score"], e["seed"]))
+print(episodes[(len(episodes) - 1) // 2]["seed"])
+PY
+)"
+"$bin/l2run" render --policy "$out/policy.npz" --out "$out/gait.gif" --seed "$seed" --every 5 --fps 20 \
     --width 480 --height 270  # real time, small enough to commit
+echo "$seed" > "$out/gait_seed.txt"
 echo "shipped $run_dir to $out"
