@@ -4,8 +4,9 @@ The simulator is the cost of this whole project, so the env is measured against
 a *floor*: a bare OpenSim loop on the same model without obstacles that only
 sets excitations, integrates 10 ms and reads the pelvis height. Variants run
 interleaved with the same random excitations, step by step (one 10 ms step of
-every variant, then the next), so that machine noise hits all of them alike and the printed ratios are
-side-by-side measurements, not numbers from different runs.
+every variant, then the next), so that machine noise hits all of them alike
+and the printed ratios are side-by-side measurements, not numbers from
+different runs.
 
 Each row also splits its speed into the integrator's work (derivative
 evaluations per 10 ms step, which depend on the trajectory, not the machine)
@@ -29,14 +30,15 @@ from l2run.constants import ACTION_SIZE, PELVIS_FALL_HEIGHT, STEP_SECONDS
 from l2run.course import generate_course
 from l2run.integrator_stats import read_counts
 from l2run.model_file import resolve_model_path
-from l2run.simulator import add_excitation_controller, excitation_constants, set_opensim_log_level
+from l2run.simulator import (add_excitation_controller, add_obstacle_spheres, excitation_constants,
+                             set_opensim_log_level)
 
 
 def add_obstacles_2017(model, obstacles) -> list:
     """Spheres fixed to ground with one HuntCrossleyForce each against the four
     foot spheres, sphere and feet at stiffness 1e6 / radius: the 2017 env's
-    contact (without its locked joints), which ``l2run.simulator`` merges into
-    one force. Returns the forces, in the order of ``obstacles`` (x, y, radius)."""
+    contact (without its locked joints), which ``l2run.simulator.add_obstacle_spheres``
+    merges into one force. Returns the forces, in the order of ``obstacles`` (x, y, radius)."""
     import opensim
 
     from l2run import simulator
@@ -59,21 +61,6 @@ def add_obstacles_2017(model, obstacles) -> list:
     return forces
 
 
-def add_obstacles_l2run(model, obstacles) -> None:
-    """The same spheres in l2run's one merged force."""
-    import opensim
-
-    from l2run import simulator
-
-    ground, names = model.getGround(), []
-    for i, (x, y, radius) in enumerate(obstacles):
-        names.append(f"sphere_{i}")
-        model.addContactGeometry(opensim.ContactSphere(float(radius), opensim.Vec3(x, y, 0), ground, names[-1]))
-    force = simulator.obstacle_contact_force(names)
-    simulator.set_obstacle_stiffness(force, [radius for _, _, radius in obstacles])
-    model.addForce(force)
-
-
 class BareOpenSimLoop:
     """The floor: gait9dof18musc with a PrescribedController and nothing else;
     or, with ``obstacles`` ("2017" or "l2run"), plus the spheres of a
@@ -91,7 +78,7 @@ class BareOpenSimLoop:
         controller = add_excitation_controller(self.model)
         if obstacles is not None:
             spheres = generate_course(2, 10, np.random.default_rng(course_seed)).obstacles
-            {"2017": add_obstacles_2017, "l2run": add_obstacles_l2run}[obstacles](self.model, spheres)
+            {"2017": add_obstacles_2017, "l2run": add_obstacle_spheres}[obstacles](self.model, spheres)
         self.model.initSystem()
         self.constants = excitation_constants(controller)
         self.pelvis_y = self.model.getCoordinateSet().get("pelvis_ty")

@@ -82,9 +82,7 @@ def run_episode(env, policy, seed: int, episode: int) -> EpisodeResult:
 def obstacles_around(sim) -> tuple:
     """(metres past the last obstacle centre behind the pelvis, metres to the next
     one ahead), None where there is none."""
-    from l2run.constants import PELVIS_X
-
-    pelvis_x = float(sim.observe()[PELVIS_X])
+    pelvis_x = sim.pelvis_x
     centres = sim.course.obstacles[:, 0]
     behind, ahead = centres[centres <= pelvis_x], centres[centres > pelvis_x]
     return (float(pelvis_x - behind.max()) if behind.size else None,

@@ -102,7 +102,7 @@ def _contact_parameters_xml(name: str, geometries: Sequence[str]) -> str:
             '</HuntCrossleyForce::ContactParameters>')
 
 
-def obstacle_contact_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
+def _merged_obstacle_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyForce:
     """One HuntCrossleyForce between the feet and all the spheres named:
     parameter set 0 for the feet, then one per sphere (stiffness set by
     :func:`set_obstacle_stiffness`). OpenSim's Python bindings cannot append
@@ -123,9 +123,29 @@ def obstacle_contact_force(sphere_names: Sequence[str]) -> opensim.HuntCrossleyF
     return force
 
 
+def add_obstacle_spheres(model: opensim.Model, obstacles) -> tuple[list, Optional[opensim.HuntCrossleyForce]]:
+    """Contact spheres fixed to ground at ``obstacles`` rows (x, y, radius),
+    named ``obstacle_<i>``, all in one Hunt-Crossley force with the feet at
+    the 2017 contact parameters. Returns the spheres and the force (None
+    without spheres); moving a sphere means editing it, then
+    :func:`set_obstacle_stiffness` for its radius, then ``initSystem()``."""
+    ground = model.getGround()
+    spheres = []
+    for i, (x, y, radius) in enumerate(obstacles):
+        sphere = opensim.ContactSphere(float(radius), opensim.Vec3(float(x), float(y), 0.0), ground, f"obstacle_{i}")
+        model.addContactGeometry(sphere)
+        spheres.append(sphere)
+    if not spheres:
+        return spheres, None
+    force = _merged_obstacle_force([sphere.getName() for sphere in spheres])
+    set_obstacle_stiffness(force, [radius for _, _, radius in obstacles])
+    model.addForce(force)
+    return spheres, force
+
+
 def set_obstacle_stiffness(force: opensim.HuntCrossleyForce, radii: Sequence[float]) -> None:
     """Write :func:`merged_obstacle_stiffness` for spheres of ``radii`` (in the
-    order of :func:`obstacle_contact_force`'s names) into ``force``; the next
+    order of :func:`add_obstacle_spheres`'s rows) into ``force``; the next
     ``initSystem()`` reads them."""
     feet, spheres = merged_obstacle_stiffness(radii)
     objects = force.updPropertyByName("contact_parameters").updValueAsObject(0).updPropertyByName("objects")
@@ -216,7 +236,8 @@ class Simulator:
             raise ValueError(f"OpenSim could not read the model file {str(model_path)!r}: {err}") from err
         self._check_model(model_path)
         self._controller = add_excitation_controller(self.model)
-        self._spheres, self._obstacle_force = self._add_obstacle_slots(obstacle_slots)
+        self._spheres, self._obstacle_force = add_obstacle_spheres(
+            self.model, [(*PARKED_LOCATION[:2], PARKED_RADIUS)] * obstacle_slots)
         self.state = self.model.initSystem()
         self._cache_handles()
         muscles = self.model.getMuscles()
@@ -246,19 +267,6 @@ class Simulator:
         missing += [g for g in FOOT_SPHERES if not self.model.getContactGeometrySet().contains(g)]
         if missing:
             raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
-
-    def _add_obstacle_slots(self, slots: int):
-        spheres = []
-        ground = self.model.getGround()
-        for i in range(slots):
-            sphere = opensim.ContactSphere(PARKED_RADIUS, opensim.Vec3(*PARKED_LOCATION), ground, f"obstacle_{i}")
-            self.model.addContactGeometry(sphere)
-            spheres.append(sphere)
-        if not slots:
-            return spheres, None
-        force = obstacle_contact_force([sphere.getName() for sphere in spheres])
-        self.model.addForce(force)
-        return spheres, force
 
     def _cache_handles(self) -> None:
         """Look up, once per ``initSystem()``, every object read or written per
