@@ -1,4 +1,4 @@
-"""``l2run bench env|memory|integrators|min-excitation|policy|scaling``: speed and memory, measured side by side.
+"""``l2run bench env|memory|integrators|min-excitation|policy|stiffness|scaling``: speed and memory, measured side by side.
 
 Benchmarks print ratios from one run rather than asserting timings in tests:
 timings depend on the machine, ratios measured together mostly do not.
@@ -71,6 +71,21 @@ def add_parser(subparsers) -> None:
     policy.add_argument("--seed", type=non_negative_int, default=0, help="first course seed; noise draws follow it")
     policy.set_defaults(func=_run_policy)
 
+    from .bench_stiffness import DEFAULT_VARIANTS as STIFFNESS_VARIANTS
+
+    stiffness = kinds.add_parser(
+        "stiffness", help="which states make the model's ODE stiff under a trained policy (eigen-analysis)")
+    stiffness.add_argument("--policy", default=None,
+                           help="an exported policy or a run directory (default: pretrained/round2/policy.npz)")
+    stiffness.add_argument("--variants", nargs="+", default=list(STIFFNESS_VARIANTS),
+                           help="as for bench policy: sampled|deterministic[+floor=F][+hipknee=F][+transition=V]"
+                                "[+accuracy=A][+integrator=NAME][+min_step=H][+max_step=H]")
+    stiffness.add_argument("--episodes", type=positive_int, default=2, help="episodes per variant")
+    stiffness.add_argument("--every", type=positive_int, default=25, help="steps between two samples")
+    stiffness.add_argument("--max-steps", type=positive_int, default=1000)
+    stiffness.add_argument("--seed", type=non_negative_int, default=0, help="first course seed; noise draws follow it")
+    stiffness.set_defaults(func=_run_stiffness)
+
     from . import bench_scaling
 
     bench_scaling.add_parser(kinds)
@@ -142,21 +157,39 @@ def _run_min_excitation(args) -> int:
     return 0
 
 
-def _run_policy(args) -> int:
-    from .bench_policy import DEFAULT_POLICY, bench_policy, parse_variant
+def _policy_and_variants(kind: str, args):
+    """The policy spec (default: the shipped runner) and parsed variants, or one
+    clear line (SystemExit) naming what is wrong."""
+    from .bench_policy import DEFAULT_POLICY, parse_variant
+    from .evaluation import policy_env_config
     from .policies import BUILTIN_POLICIES, check_policy_spec
 
     policy = str(DEFAULT_POLICY) if args.policy is None else args.policy
     if policy in BUILTIN_POLICIES:
-        raise SystemExit(f"l2run bench policy: --policy must be an exported policy or a run directory "
+        raise SystemExit(f"l2run bench {kind}: --policy must be an exported policy or a run directory "
                          f"(it samples with the policy's std), got {policy!r}")
-    from .evaluation import policy_env_config
-
     try:
         check_policy_spec(policy)
         policy_env_config(policy)  # reads the policy file: a bad one fails here, in one line
         variants = [parse_variant(v) for v in args.variants]
     except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"l2run bench policy: {err}") from None
+        raise SystemExit(f"l2run bench {kind}: {err}") from None
+    if len({v.spec for v in variants}) != len(variants):
+        raise SystemExit(f"l2run bench {kind}: a variant is given twice in {args.variants}")
+    return policy, variants
+
+
+def _run_policy(args) -> int:
+    from .bench_policy import bench_policy
+
+    policy, variants = _policy_and_variants("policy", args)
     bench_policy(policy, variants, args.episodes, args.max_steps, args.seed)
+    return 0
+
+
+def _run_stiffness(args) -> int:
+    from .bench_stiffness import bench_stiffness
+
+    policy, variants = _policy_and_variants("stiffness", args)
+    bench_stiffness(policy, variants, args.episodes, args.every, args.max_steps, args.seed)
     return 0

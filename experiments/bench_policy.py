@@ -25,6 +25,9 @@ A variant is ``ACTIONS[+KEY=VALUE...]``:
 * ``accuracy=A``, ``integrator=NAME``, ``min_step=H``, ``max_step=H``: the
   simulator's settings instead of the training env's (step bounds in seconds;
   see ``Simulator.set_integrator_step_bounds``).
+* ``transition=V``: the feet's friction transition velocity in m/s instead of
+  the training env's (the model's 0.1 m/s unless the policy trained with
+  another; ``Simulator.set_friction_transition_velocity``).
 
 Step counts do not depend on the machine's load; steps/s do, so compare the
 ratios of one run.
@@ -64,11 +67,12 @@ class Variant:
     integrator: Optional[str] = None
     min_step: Optional[float] = None
     max_step: Optional[float] = None
+    transition: Optional[float] = None
     spec: str = "sampled"
 
     def simulator_key(self) -> tuple:
         """Variants with equal keys can share one env (every reset rebuilds the system)."""
-        return (self.accuracy, self.integrator, self.min_step, self.max_step)
+        return (self.accuracy, self.integrator, self.min_step, self.max_step, self.transition)
 
     def floors(self) -> np.ndarray:
         """The lower bound this variant raises each of the 18 excitations to."""
@@ -81,7 +85,7 @@ class Variant:
 def parse_variant(spec: str) -> Variant:
     """``"sampled+floor=0.1+max_step=1e-3"`` -> :class:`Variant`; ValueError naming the problem."""
     from l2run.constants import STEP_SECONDS
-    from l2run.simulator import INTEGRATORS
+    from l2run.simulator import INTEGRATORS, MAX_TRANSITION_VELOCITY
 
     actions, *options = str(spec).split("+")
     if actions not in ACTION_MODES:
@@ -89,9 +93,10 @@ def parse_variant(spec: str) -> Variant:
     fields: dict = {"actions": actions, "spec": str(spec)}
     for option in options:
         key, sep, value = option.partition("=")
-        if not sep or key not in ("floor", "hipknee", "accuracy", "integrator", "min_step", "max_step"):
+        if not sep or key not in ("floor", "hipknee", "accuracy", "integrator", "min_step", "max_step",
+                                  "transition"):
             raise ValueError(f"variant {spec!r}: options are floor=, hipknee=, accuracy=, integrator=, min_step=, "
-                             f"max_step=; got {option!r}")
+                             f"max_step=, transition=; got {option!r}")
         if key in fields:
             raise ValueError(f"variant {spec!r}: {key} given twice")
         if key == "integrator":
@@ -104,13 +109,15 @@ def parse_variant(spec: str) -> Variant:
         except ValueError:
             raise ValueError(f"variant {spec!r}: {key} must be a number, got {value!r}") from None
         floors = ("floor", "hipknee")
-        limits = {"floor": (0.0, 1.0), "hipknee": (0.0, 1.0), "accuracy": (0.0, 1.0)}
+        limits = {"floor": (0.0, 1.0), "hipknee": (0.0, 1.0), "accuracy": (0.0, 1.0),
+                  "transition": (0.0, MAX_TRANSITION_VELOCITY)}
         low, high = limits.get(key, (0.0, STEP_SECONDS))
-        inside = (low <= number < high) if key in floors else (low < number < high if key == "accuracy"
-                                                                 else low < number <= high)
+        closed_above = key in ("min_step", "max_step", "transition")
+        inside = (low <= number < high) if key in floors else (low < number <= high if closed_above
+                                                                 else low < number < high)
         if not inside:
             raise ValueError(f"variant {spec!r}: {key} must lie in {'[' if key in floors else '('}{low:g}, "
-                             f"{high:g}{']' if key in ('min_step', 'max_step') else ')'}, got {number:g}")
+                             f"{high:g}{']' if closed_above else ')'}, got {number:g}")
         fields[key] = number
     return Variant(**fields)
 
@@ -188,15 +195,32 @@ def run_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: Tal
 
 
 def training_env_config(policy_spec: str, max_steps: int):
-    """The env the policy trained in: its metadata's integrator, accuracy, floor,
-    features and course (``policy_env_config`` defaults to the grader's integrator)."""
+    """The env the policy trained in: its metadata's integrator, accuracy, foot
+    friction, floor, features and course (``policy_env_config`` defaults to the grader's integrator)."""
     from baselines_ppo import export
 
     from .evaluation import policy_env_config
 
     trained = export.load_policy(export.find_policy(policy_spec)).metadata.get("env") or {}
-    overrides = {key: trained[key] for key in ("integrator", "integrator_accuracy") if key in trained}
+    overrides = {key: trained[key] for key in ("integrator", "integrator_accuracy", "friction_transition_velocity")
+                 if key in trained}
     return policy_env_config(policy_spec, max_steps=max_steps, frame_skip=1, **overrides)
+
+
+def variant_env(config, variant: Variant):
+    """The policy's training env (``config``) with ``variant``'s simulator settings."""
+    from .envs import make_env
+
+    settings = {}
+    if variant.accuracy is not None:
+        settings["integrator_accuracy"] = variant.accuracy
+    if variant.integrator is not None:
+        settings["integrator"] = variant.integrator
+    if variant.transition is not None:
+        settings["friction_transition_velocity"] = variant.transition
+    env = make_env(dataclasses.replace(config, **settings))
+    env.unwrapped.sim.set_integrator_step_bounds(variant.min_step, variant.max_step)
+    return env
 
 
 def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3, max_steps: int = 1000,
@@ -204,7 +228,6 @@ def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3,
     """Run every variant ``episodes`` times, interleaved; print and return the tallies."""
     from baselines_ppo import export
 
-    from .envs import make_env
     from .policies import load_exported_policy
 
     parsed = [parse_variant(v) if isinstance(v, str) else v for v in variants]
@@ -216,17 +239,8 @@ def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3,
     config = training_env_config(policy_spec, max_steps)
     envs = {}
     for variant in parsed:
-        key = variant.simulator_key()
-        if key in envs:
-            continue
-        settings = {}
-        if variant.accuracy is not None:
-            settings["integrator_accuracy"] = variant.accuracy
-        if variant.integrator is not None:
-            settings["integrator"] = variant.integrator
-        env = make_env(dataclasses.replace(config, **settings))
-        env.unwrapped.sim.set_integrator_step_bounds(variant.min_step, variant.max_step)
-        envs[key] = env
+        if variant.simulator_key() not in envs:
+            envs[variant.simulator_key()] = variant_env(config, variant)
     first = next(iter(envs.values()))
     policy = load_exported_policy(export.find_policy(policy_spec), first.observation_space, first.action_space)
     tallies = {variant.spec: Tally() for variant in parsed}

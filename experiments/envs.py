@@ -59,11 +59,18 @@ class EnvConfig:
     muscles it holds near the floor, not the ankle ones (docs/benchmarks.md, `l2run
     bench policy`). Part of the policy's action bounds, like min_excitation."""
 
+    friction_transition_velocity: Optional[float] = None
+    """The feet's friction transition velocity in m/s; None: the model's 0.1 m/s,
+    the grader's. Below this slip speed friction is a stiff viscous damper on the
+    stance foot, the mode that limits the integrator's step under a running
+    policy (docs/benchmarks.md, `l2run bench policy` with ``transition=``). A
+    training setting like the integrator: evaluation always uses the grader's."""
+
     def __post_init__(self):
         # The env's and the wrappers' own checks, under the config's key names: one rule per setting.
         from l2run.course import check_difficulty
         from l2run.env import check_accuracy, check_count
-        from l2run.simulator import check_integrator
+        from l2run.simulator import check_integrator, check_transition_velocity
         from rewards import validate_weights
 
         check_difficulty(self.difficulty, "env.difficulty")
@@ -73,6 +80,7 @@ class EnvConfig:
         check_count(self.max_steps, "env.max_steps", 1)
         check_count(self.frame_skip, "env.frame_skip", 1)
         check_min_excitation(self.min_excitation, "env.min_excitation")
+        check_transition_velocity(self.friction_transition_velocity, "env.friction_transition_velocity")
         excitation_floors(self)  # a muscle name or floor that does not exist fails here
         try:
             validate_weights(self.reward)  # a typo fails here, not on every rank after mpirun started
@@ -178,6 +186,7 @@ def make_env(config: EnvConfig, seed: Optional[int] = None) -> gym.Env:
         integrator=config.integrator,
         max_steps=config.max_steps,
         model_path=config.model_path,
+        friction_transition_velocity=config.friction_transition_velocity,
     )
     from rewards import ShapedReward
 

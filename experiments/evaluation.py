@@ -46,8 +46,8 @@ class EpisodeResult:
 def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
     """The env an exported policy was trained on (observation features, frame
     skip), with the course and integrator settings of ``overrides``; the
-    integrator is the grader's unless ``overrides`` names another, whatever the
-    policy trained with. Built-in policies see the raw 41 floats (cheapest)."""
+    integrator and the feet's friction are the grader's unless ``overrides``
+    names others, whatever the policy trained with. Built-in policies see the raw 41 floats (cheapest)."""
     base = {"features": False}
     if policy_spec not in BUILTIN_POLICIES and Path(policy_spec).exists():
         from baselines_ppo import export
@@ -58,6 +58,7 @@ def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
         base = {key: value for key, value in trained.items() if key in known}
         base.setdefault("features", True)
     base["integrator"] = GRADER_INTEGRATOR
+    base["friction_transition_velocity"] = None  # the grader's contact, whatever the policy trained with
     base.update(overrides)
     return EnvConfig(**base)
 

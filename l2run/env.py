@@ -75,6 +75,10 @@ class L2RunEnv(gym.Env):
             that step once at this accuracy before giving up; "auto" is
             integrator_accuracy / 10, None turns retries off (a failure then
             ends the episode at once). Retries always use Runge-Kutta-Merson.
+        friction_transition_velocity: the feet's friction transition velocity
+            in m/s; None keeps the model's 0.1 m/s (the grader's). Larger values
+            simulate a running gait faster but let the stance foot creep more
+            (``Simulator.set_friction_transition_velocity``): for training only.
 
     ``reset(seed=s)`` draws the course from ``s``: the same seed gives the same
     course and, for the same actions, the same trajectory. ``reset(options=
@@ -95,6 +99,7 @@ class L2RunEnv(gym.Env):
         opensim_log_level: str = "warn",
         retry_accuracy: Optional[float] | str = "auto",
         integrator: str = GRADER_INTEGRATOR,
+        friction_transition_velocity: Optional[float] = None,
     ):
         self.difficulty = check_difficulty(difficulty)
         self.max_obstacles = check_count(max_obstacles, "max_obstacles", 0)
@@ -108,6 +113,7 @@ class L2RunEnv(gym.Env):
         set_opensim_log_level(opensim_log_level)
         self.sim = Simulator(self.model_path, self.max_obstacles, self.integrator_accuracy, retry_accuracy,
                              integrator)
+        self.sim.set_friction_transition_velocity(friction_transition_velocity)
 
         self.action_space = gym.spaces.Box(0.0, 1.0, (ACTION_SIZE,), dtype=np.float32)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBSERVATION_SIZE,), dtype=np.float64)

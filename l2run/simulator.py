@@ -35,6 +35,7 @@ Why it is built this way (measured with ``l2run bench env``):
 """
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -75,6 +76,24 @@ OBSTACLE_STIFFNESS_TIMES_RADIUS = 1.0e6
 OBSTACLE_DISSIPATION = 1e-5
 
 OBSTACLE_FORCE_NAME = "obstacles_contact"
+
+#: gait9dof18musc's foot-ground contact: Hunt-Crossley forces whose friction
+#: (coefficient 0.8) is regularised below a slip speed of 0.1 m/s.
+FOOT_CONTACT_FORCES = ("foot_r", "foot_l")
+#: Upper bound accepted for that transition velocity (m/s): beyond it the feet
+#: would skate at running speeds.
+MAX_TRANSITION_VELOCITY = 10.0
+
+
+def check_transition_velocity(value, name: str = "friction_transition_velocity") -> Optional[float]:
+    """None (the model's own) or a speed in (0, 10] m/s, else a ValueError naming it."""
+    if value is None:
+        return None
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+            or not 0 < value <= MAX_TRANSITION_VELOCITY):
+        raise ValueError(f"{name} must be a speed in (0, {MAX_TRANSITION_VELOCITY:g}] m/s or None (the model's "
+                         f"own, the grader's), got {value!r}")
+    return float(value)
 
 
 def merged_obstacle_stiffness(radii: Sequence[float]) -> tuple[float, list[float]]:
@@ -247,6 +266,10 @@ class Simulator:
         self._manager: Optional[opensim.Manager] = None
         self._retired_counts = IntegratorCounts()  # of the integrators already replaced
         self._step_bounds: tuple[Optional[float], Optional[float]] = (None, None)
+        self._foot_contacts = [opensim.HuntCrossleyForce.safeDownCast(self.model.getForceSet().get(name))
+                               for name in FOOT_CONTACT_FORCES]
+        self.model_transition_velocity = tuple(f.getTransitionVelocity() for f in self._foot_contacts)
+        """The model file's friction transition velocities (feet), restored by None."""
         self.course = Course(np.zeros((0, 3)))
         self.time_steps = 0
 
@@ -263,7 +286,7 @@ class Simulator:
         coordinates = self.model.getCoordinateSet()
         missing = [b for b in TRACKED_BODIES if not bodies.contains(b)]
         missing += [c for c in PELVIS_COORDINATES + JOINT_COORDINATES if not coordinates.contains(c)]
-        missing += [f for f in LIGAMENT_FORCES if not self.model.getForceSet().contains(f)]
+        missing += [f for f in LIGAMENT_FORCES + FOOT_CONTACT_FORCES if not self.model.getForceSet().contains(f)]
         missing += [g for g in FOOT_SPHERES if not self.model.getContactGeometrySet().contains(g)]
         if missing:
             raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
@@ -292,6 +315,21 @@ class Simulator:
             if value is not None and not 0 < value <= STEP_SECONDS:
                 raise ValueError(f"integrator {name} step must be in (0, {STEP_SECONDS}] s, got {value!r}")
         self._step_bounds = (minimum, maximum)
+
+    def set_friction_transition_velocity(self, velocity: Optional[float]) -> None:
+        """The feet's friction transition velocity (m/s) from the next :meth:`reset`
+        on; None restores the model's own (0.1 m/s in gait9dof18musc, the grader's).
+
+        Why: below that slip speed Hunt-Crossley friction acts as a viscous
+        damper of mu * N / velocity, several thousand N s/m on a foot in stance.
+        Acting on the light foot it is the stiffest mode of a running gait
+        (eigenvalues of -5000 to -16000 /s along the ankle and knee speeds), and it
+        sets the explicit integrator's step. A larger transition velocity softens
+        it at the price of more creep of the stance foot: a training setting
+        (``EnvConfig.friction_transition_velocity``), never the grader's."""
+        velocity = check_transition_velocity(velocity)
+        for force, default in zip(self._foot_contacts, self.model_transition_velocity):
+            force.setTransitionVelocity(default if velocity is None else velocity)
 
     @property
     def obstacle_slots(self) -> int:

@@ -75,7 +75,8 @@ def test_bench_min_excitation_rejects_a_floor_outside_the_excitation_range(capsy
 
 def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
     args = ["bench", "policy", "--episodes", "1", "--max-steps", "15",
-            "--variants", "sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15"]
+            "--variants", "sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15",
+            "sampled+transition=0.4"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "pretrained/round2/policy.npz" in out  # the default: the shipped policy, in its training env
@@ -83,7 +84,8 @@ def test_bench_policy_compares_variants_of_a_trained_policy(capsys):
     number = (r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%\s+(\d+)%\s+(\d+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%"
               r"\s+([\d.]+)")
     rows = {}
-    for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15"):
+    for variant in ("sampled", "deterministic", "sampled+floor=0.15+max_step=2e-3", "sampled+hipknee=0.15",
+                    "sampled+transition=0.4"):
         row = re.search(r"^\s+" + re.escape(variant) + number, out, re.M)
         assert row, out
         rows[variant] = row.groups()
@@ -105,6 +107,8 @@ def test_bench_policy_rejects_bad_variants():
         main(["bench", "policy", "--variants", "sampled+floor=1.5"])
     with pytest.raises(SystemExit, match=r"hipknee must lie in \[0, 1\)"):
         main(["bench", "policy", "--variants", "sampled+hipknee=-0.1"])
+    with pytest.raises(SystemExit, match=r"transition must lie in \(0, 10\], got 0"):
+        main(["bench", "policy", "--variants", "sampled+transition=0"])
     with pytest.raises(SystemExit, match="options are floor="):
         main(["bench", "policy", "--variants", "sampled+speed=2"])
     with pytest.raises(SystemExit, match="exported policy or a run directory"):

@@ -255,6 +255,33 @@ def test_semi_explicit_euler_stays_near_the_graders_trajectory():
         l2run.L2RunEnv(integrator="leapfrog")
 
 
+def test_a_larger_friction_transition_velocity_softens_the_stance_foot():
+    """Below the transition velocity the feet's friction is a viscous damper of
+    mu N / v_t on the loaded foot: the stiff mode that sets the explicit
+    integrator's step. Standing on both feet (constant excitations, the grader's
+    course), 0.4 m/s takes fewer internal steps than the model's 0.1 and lets
+    the feet creep further; None restores the model's own value."""
+    actions = np.full((40, 18), 0.3)
+    work, creep = {}, {}
+    for velocity in (None, 0.4):
+        env = l2run.L2RunEnv(difficulty=0, max_obstacles=0, integrator_accuracy=3e-2,
+                             integrator="semi_explicit_euler2", friction_transition_velocity=velocity)
+        assert [f.getTransitionVelocity() for f in env.sim._foot_contacts] == [velocity or 0.1] * 2
+        env.reset(seed=0)
+        before = env.sim.integrator_counts()
+        observations = rollout(env, actions, seed=0)[0]
+        work[velocity] = (env.sim.integrator_counts() - before).taken
+        toes = [C.OBSERVATION_NAMES.index(f"{body}_x") for body in ("toes_l", "toes_r")]
+        creep[velocity] = np.abs(observations[-1, toes] - observations[0, toes]).max()
+    assert work[0.4] < work[None], work
+    assert creep[0.4] > creep[None], creep
+    env.sim.set_friction_transition_velocity(None)
+    assert env.sim._foot_contacts[0].getTransitionVelocity() == env.sim.model_transition_velocity[0] == 0.1
+    for bad in (0.0, -1.0, 11.0, "fast", True):
+        with pytest.raises(ValueError, match=r"friction_transition_velocity must be a speed in \(0, 10\] m/s"):
+            l2run.L2RunEnv(friction_transition_velocity=bad)
+
+
 # -- issue 13: values that used to slip through -----------------------------------------
 @pytest.mark.parametrize("difficulty", [True, False, 2.0, 1.5, "2", None, 3, -1])
 def test_difficulty_must_be_an_int_0_1_or_2(difficulty):

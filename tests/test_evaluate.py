@@ -93,18 +93,21 @@ def test_bad_out_directory(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_evaluation_uses_the_graders_integrator_whatever_the_policy_trained_with(tmp_path):
+def test_evaluation_uses_the_graders_integrator_and_contact_whatever_the_policy_trained_with(tmp_path):
     from experiments.evaluation import policy_env_config
 
     path = tmp_path / "policy.npz"
     rng = np.random.default_rng(0)
     actor = [(rng.normal(size=(41, 8)), np.zeros(8)), (rng.normal(size=(8, 18)), np.zeros(18))]
-    trained_env = {"features": False, "frame_skip": 2, "integrator": "semi_explicit_euler2"}
+    trained_env = {"features": False, "frame_skip": 2, "integrator": "semi_explicit_euler2",
+                   "friction_transition_velocity": 0.3}
     export.export_policy(path, actor, np.zeros(18), "tanh", np.zeros(41), np.ones(41), np.inf,
                          np.zeros(18), np.ones(18), metadata={"env": trained_env})
     config = policy_env_config(str(path), integrator_accuracy=1e-3)
     assert config.integrator == "runge_kutta_merson" and config.frame_skip == 2
+    assert config.friction_transition_velocity is None  # the model's own 0.1 m/s, the grader's
     assert policy_env_config(str(path), integrator="semi_explicit_euler2").integrator == "semi_explicit_euler2"
     out = tmp_path / "report.json"
     assert main(["evaluate", "--policy", str(path), *EVAL_ARGS, "--episodes", "1", "--out", str(out)]) == 0
-    assert json.loads(out.read_text())["env"]["integrator"] == "runge_kutta_merson"
+    report = json.loads(out.read_text())["env"]
+    assert report["integrator"] == "runge_kutta_merson" and report["friction_transition_velocity"] is None
