@@ -57,38 +57,35 @@ def add_parser(subparsers) -> None:
     floor.set_defaults(func=_run_min_excitation)
 
     from .bench_policy import DEFAULT_VARIANTS
+    from .bench_stiffness import DEFAULT_VARIANTS as STIFFNESS_VARIANTS
 
     policy = kinds.add_parser(
         "policy", help="a trained policy's steps/s, excitations at the bounds and integrator steps, per variant")
-    policy.add_argument("--policy", default=None,
-                        help="an exported policy or a run directory (default: pretrained/round2/policy.npz)")
-    policy.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                        help="ACTIONS[+KEY=VALUE...]: ACTIONS sampled (as in training) or deterministic (the "
-                             "clipped mean); keys floor, accuracy, integrator, min_step, max_step (s); ratios "
-                             "are to the first variant")
-    policy.add_argument("--episodes", type=positive_int, default=3, help="episodes per variant")
-    policy.add_argument("--max-steps", type=positive_int, default=1000)
-    policy.add_argument("--seed", type=non_negative_int, default=0, help="first course seed; noise draws follow it")
+    _add_policy_arguments(policy, DEFAULT_VARIANTS, episodes=3)
     policy.set_defaults(func=_run_policy)
-
-    from .bench_stiffness import DEFAULT_VARIANTS as STIFFNESS_VARIANTS
 
     stiffness = kinds.add_parser(
         "stiffness", help="which states make the model's ODE stiff under a trained policy (eigen-analysis)")
-    stiffness.add_argument("--policy", default=None,
-                           help="an exported policy or a run directory (default: pretrained/round2/policy.npz)")
-    stiffness.add_argument("--variants", nargs="+", default=list(STIFFNESS_VARIANTS),
-                           help="as for bench policy: sampled|deterministic[+floor=F][+hipknee=F][+transition=V]"
-                                "[+accuracy=A][+integrator=NAME][+min_step=H][+max_step=H]")
-    stiffness.add_argument("--episodes", type=positive_int, default=2, help="episodes per variant")
+    _add_policy_arguments(stiffness, STIFFNESS_VARIANTS, episodes=2)
     stiffness.add_argument("--every", type=positive_int, default=25, help="steps between two samples")
-    stiffness.add_argument("--max-steps", type=positive_int, default=1000)
-    stiffness.add_argument("--seed", type=non_negative_int, default=0, help="first course seed; noise draws follow it")
     stiffness.set_defaults(func=_run_stiffness)
 
     from . import bench_scaling
 
     bench_scaling.add_parser(kinds)
+
+
+def _add_policy_arguments(parser, variants, episodes: int) -> None:
+    """The options ``bench policy`` and ``bench stiffness`` share."""
+    parser.add_argument("--policy", default=None,
+                        help="an exported policy or a run directory (default: pretrained/round2/policy.npz)")
+    parser.add_argument("--variants", nargs="+", default=list(variants),
+                        help="ACTIONS[+KEY=VALUE...]: ACTIONS sampled (as in training) or deterministic (the "
+                             "clipped mean); keys floor, hipknee, transition (m/s), accuracy, integrator, "
+                             "min_step, max_step (s); ratios are to the first variant")
+    parser.add_argument("--episodes", type=positive_int, default=episodes, help="episodes per variant")
+    parser.add_argument("--max-steps", type=positive_int, default=1000)
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="first course seed; noise draws follow it")
 
 
 def _check_model(kind: str, model_path) -> None:
@@ -160,7 +157,7 @@ def _run_min_excitation(args) -> int:
 def _policy_and_variants(kind: str, args):
     """The policy spec (default: the shipped runner) and parsed variants, or one
     clear line (SystemExit) naming what is wrong."""
-    from .bench_policy import DEFAULT_POLICY, parse_variant
+    from .bench_policy import DEFAULT_POLICY, parse_variants
     from .evaluation import policy_env_config
     from .policies import BUILTIN_POLICIES, check_policy_spec
 
@@ -171,11 +168,9 @@ def _policy_and_variants(kind: str, args):
     try:
         check_policy_spec(policy)
         policy_env_config(policy)  # reads the policy file: a bad one fails here, in one line
-        variants = [parse_variant(v) for v in args.variants]
+        variants = parse_variants(args.variants)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"l2run bench {kind}: {err}") from None
-    if len({v.spec for v in variants}) != len(variants):
-        raise SystemExit(f"l2run bench {kind}: a variant is given twice in {args.variants}")
     return policy, variants
 
 

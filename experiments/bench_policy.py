@@ -122,6 +122,18 @@ def parse_variant(spec: str) -> Variant:
     return Variant(**fields)
 
 
+def parse_variants(specs) -> list:
+    """Variants (strings or :class:`Variant`) -> distinct :class:`Variant` objects;
+    ValueError naming the problem."""
+    parsed = [parse_variant(v) if isinstance(v, str) else v for v in specs]
+    if not parsed:
+        raise ValueError("at least one variant is needed")
+    names = [variant.spec for variant in parsed]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a variant is given twice in {names}")
+    return parsed
+
+
 @dataclasses.dataclass
 class Tally:
     steps: int = 0
@@ -223,19 +235,20 @@ def variant_env(config, variant: Variant):
     return env
 
 
-def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3, max_steps: int = 1000,
-                 seed: int = 0) -> dict:
-    """Run every variant ``episodes`` times, interleaved; print and return the tallies."""
+def run_variants(kind: str, policy_spec: str, variants, episodes: int, max_steps: int, seed: int, new_tally,
+                 run) -> tuple:
+    """The loop ``bench policy`` and ``bench stiffness`` share: episode k of every
+    variant on course ``seed + k`` with noise draws ``(seed, k)``, then episode
+    k + 1, in the policy's training env with each variant's simulator settings
+    (variants with equal settings share an env). ``run(env, policy, variant,
+    course_seed, noise_seed, tally)`` plays one episode into ``tally``.
+    Returns (training env config, parsed variants, {spec: tally})."""
     from baselines_ppo import export
 
     from .policies import load_exported_policy
 
-    parsed = [parse_variant(v) if isinstance(v, str) else v for v in variants]
-    if not parsed:
-        raise ValueError("bench policy needs at least one variant")
+    parsed = parse_variants(variants)
     specs = [variant.spec for variant in parsed]
-    if len(set(specs)) != len(specs):
-        raise ValueError(f"bench policy: a variant is given twice in {specs}")
     config = training_env_config(policy_spec, max_steps)
     envs = {}
     for variant in parsed:
@@ -243,16 +256,24 @@ def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3,
             envs[variant.simulator_key()] = variant_env(config, variant)
     first = next(iter(envs.values()))
     policy = load_exported_policy(export.find_policy(policy_spec), first.observation_space, first.action_space)
-    tallies = {variant.spec: Tally() for variant in parsed}
-    bar = tqdm(total=episodes * len(parsed), desc="bench policy", unit="episode")
+    tallies = {spec: new_tally() for spec in specs}
+    bar = tqdm(total=episodes * len(parsed), desc=f"bench {kind}", unit="episode")
     for episode in range(episodes):
         for variant in parsed:
-            run_episode(envs[variant.simulator_key()], policy, variant, seed + episode, (seed, episode),
-                        tallies[variant.spec])
+            run(envs[variant.simulator_key()], policy, variant, seed + episode, (seed, episode),
+                tallies[variant.spec])
             bar.update()
     bar.close()
     for env in envs.values():
         env.close()
+    return config, parsed, tallies
+
+
+def bench_policy(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 3, max_steps: int = 1000,
+                 seed: int = 0) -> dict:
+    """Run every variant ``episodes`` times, interleaved; print and return the tallies."""
+    config, parsed, tallies = run_variants("policy", policy_spec, variants, episodes, max_steps, seed, Tally,
+                                           run_episode)
     _print_table(policy_spec, config, parsed, tallies, episodes)
     return tallies
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 
 import numpy as np
-from tqdm import tqdm
-
-from .bench_policy import Variant, policy_actions, training_env_config, variant_env
+from .bench_policy import Variant, policy_actions, run_variants
 
 DEFAULT_VARIANTS = ("sampled", "sampled+transition=0.3")
 KINDS = ("speeds", "fibre lengths", "activations", "coordinates")
@@ -35,7 +34,7 @@ class StiffnessTally:
     leaders: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
-def sample_episode(env, policy, variant: Variant, seed: int, noise_seed, every: int, tally: StiffnessTally) -> None:
+def sample_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: StiffnessTally, every: int) -> None:
     """One closed-loop episode; the stiffest mode every ``every`` steps into ``tally``."""
     from l2run.simulator import set_opensim_log_level
     from l2run.stiffness import state_jacobian, state_kind, stiffest_mode
@@ -69,31 +68,8 @@ def sample_episode(env, policy, variant: Variant, seed: int, noise_seed, every: 
 def bench_stiffness(policy_spec: str, variants=DEFAULT_VARIANTS, episodes: int = 2, every: int = 25,
                     max_steps: int = 1000, seed: int = 0) -> dict:
     """Sample every variant's stiffest modes, interleaved; print and return the tallies."""
-    from baselines_ppo import export
-
-    from .bench_policy import parse_variant
-    from .policies import load_exported_policy
-
-    parsed = [parse_variant(v) if isinstance(v, str) else v for v in variants]
-    if not parsed or len({v.spec for v in parsed}) != len(parsed):
-        raise ValueError(f"bench stiffness needs distinct variants, got {[v.spec for v in parsed]}")
-    config = training_env_config(policy_spec, max_steps)
-    envs = {}
-    for variant in parsed:
-        if variant.simulator_key() not in envs:
-            envs[variant.simulator_key()] = variant_env(config, variant)
-    first = next(iter(envs.values()))
-    policy = load_exported_policy(export.find_policy(policy_spec), first.observation_space, first.action_space)
-    tallies = {variant.spec: StiffnessTally() for variant in parsed}
-    bar = tqdm(total=episodes * len(parsed), desc="bench stiffness", unit="episode")
-    for episode in range(episodes):
-        for variant in parsed:
-            sample_episode(envs[variant.simulator_key()], policy, variant, seed + episode, (seed, episode), every,
-                           tallies[variant.spec])
-            bar.update()
-    bar.close()
-    for env in envs.values():
-        env.close()
+    config, parsed, tallies = run_variants("stiffness", policy_spec, variants, episodes, max_steps, seed,
+                                           StiffnessTally, functools.partial(sample_episode, every=every))
     _print_table(policy_spec, config, parsed, tallies, episodes, every)
     return tallies
 
