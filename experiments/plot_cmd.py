@@ -99,11 +99,14 @@ def parse_steps(text: str, option: str = "--at") -> int:
 
 
 def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW, parent: bool = True) -> str:
-    """A table of each run at each mark; runs that have not reached a mark show '-'."""
+    """A table of each run at each mark; runs that have not reached a mark show '-'.
+    Simulator steps/s compare runs that shared the machine with equal load (two
+    lines trained side by side): a setting's training throughput."""
     runs = [load_progress(d, parent) for d in run_dirs]
     names = _labels(run_dirs)
     columns = (("rollout/distance", "distance m", "{:.2f}"), ("rollout/ep_return", "return", "{:.2f}"),
-               (LENGTH_COLUMN, "length", "{:.0f}"), ("time/elapsed_s", "wall h", "{:.2f}"))
+               (LENGTH_COLUMN, "length", "{:.0f}"), ("perf/steps_per_s", "steps/s", "{:.0f}"),
+               ("time/elapsed_s", "wall h", "{:.2f}"))
     width = max(len(n) for n in names)
     lines = [f"at equal simulator steps (mean of the last {window} iterations before each mark):",
              f"  {'steps':>8s}  {'run':{width}s} " + " ".join(f"{title:>10s}" for _, title, _ in columns)]
@@ -165,17 +168,30 @@ def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
         header = header + [key for key in parent_header if key not in header]
     data = {key: np.array([as_float(row.get(key)) for row in parent_rows + rows]) for key in header}
     data[PARENT_COLUMN] = np.array([1.0] * len(parent_rows) + [0.0] * len(rows))
-    if parent_rows and "time/elapsed_s" in data:  # the line's wall time: the parent's, then this run's
-        elapsed = data["time/elapsed_s"]
-        before = elapsed[: len(parent_rows)]
-        offset = np.nanmax(before) if np.isfinite(before).any() else 0.0
-        elapsed[len(parent_rows):] += offset
+    if parent_rows and "time/elapsed_s" in data:
+        data["time/elapsed_s"] = line_wall_time(data["time/elapsed_s"])
     skip = frame_skip_of(Path(run_dir))
     data[X_COLUMN] = data[X_COLUMN] * skip
     for column in SIM_STEP_COLUMNS:
         if column in data:
             data[column] = data[column] * skip
     return data
+
+
+def line_wall_time(elapsed: np.ndarray) -> np.ndarray:
+    """Each run's clock starts at zero, so along a line of runs (grandparents'
+    rows, parents' rows, the run's own) the logged wall time falls back wherever
+    a new run begins: there, add up what the earlier runs took."""
+    total = np.array(elapsed, dtype=float)
+    offset, last = 0.0, -np.inf
+    for i, value in enumerate(elapsed):
+        if not np.isfinite(value):
+            continue
+        if value < last:  # a new run of the line starts here
+            offset += last
+        last = value
+        total[i] = value + offset
+    return total
 
 
 def frame_skip_of(run_dir: Path) -> int:

@@ -1,8 +1,10 @@
 """`l2run plot`: curves of several runs in one PNG; clear errors for non-runs."""
 
+import numpy as np
+
 from baselines_ppo.logger import Logger
 from experiments.cli import main
-from experiments.plot_cmd import load_progress, panels_for
+from experiments.plot_cmd import line_wall_time, load_progress, panels_for
 
 
 def fake_run(run_dir, scale, with_distance):
@@ -78,7 +80,7 @@ def test_at_prints_runs_side_by_side_at_equal_simulator_steps(tmp_path, capsys):
     # Mean of the last 5 iterations up to the mark; return is logged from iteration 2 on.
     assert table[("300", "a")][:3] == ["1.00", "2.50", "25"]
     assert table[("500", "b")][:3] == ["-", "7.00", "35"]  # b logs no distance
-    assert table[("1k", "a")] == ["-"] * 4  # a stopped at 500 steps: not reached
+    assert table[("1k", "a")] == ["-"] * 5  # a stopped at 500 steps: not reached
 
 
 def test_at_rejects_what_is_not_a_step_count(tmp_path, capsys):
@@ -116,3 +118,12 @@ def test_until_draws_only_the_first_steps_of_each_run(tmp_path, capsys):
     assert "--until 50: no run has an iteration at or before 50 simulator steps" in capsys.readouterr().err
     assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--until", "0"]) == 2
     assert "--until '0' is not a positive number of steps" in capsys.readouterr().err
+
+
+def test_wall_time_adds_up_along_a_line_of_runs():
+    """A branch's parent curve holds its grandparent's rows, then its parent's, each
+    run's clock starting at zero: the line's wall time adds them up."""
+    from experiments.plot_cmd import line_wall_time
+
+    elapsed = np.array([10.0, 20.0, 5.0, np.nan, 15.0, 3.0, 4.0])  # runs of 20 s, 15 s, then the branch
+    np.testing.assert_array_equal(line_wall_time(elapsed), [10, 20, 25, np.nan, 35, 38, 39])
