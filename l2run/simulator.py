@@ -266,8 +266,9 @@ class Simulator:
         self._manager: Optional[opensim.Manager] = None
         self._retired_counts = IntegratorCounts()  # of the integrators already replaced
         self._step_bounds: tuple[Optional[float], Optional[float]] = (None, None)
-        self._foot_contacts = [opensim.HuntCrossleyForce.safeDownCast(self.model.getForceSet().get(name))
-                               for name in FOOT_CONTACT_FORCES]
+        forces = self.model.getForceSet()
+        self._foot_contacts = [opensim.HuntCrossleyForce.safeDownCast(forces.get(name))
+                               for name in FOOT_CONTACT_FORCES if forces.contains(name)]
         self.model_transition_velocity = tuple(f.getTransitionVelocity() for f in self._foot_contacts)
         """The model file's friction transition velocities (feet), restored by None."""
         self.course = Course(np.zeros((0, 3)))
@@ -286,7 +287,7 @@ class Simulator:
         coordinates = self.model.getCoordinateSet()
         missing = [b for b in TRACKED_BODIES if not bodies.contains(b)]
         missing += [c for c in PELVIS_COORDINATES + JOINT_COORDINATES if not coordinates.contains(c)]
-        missing += [f for f in LIGAMENT_FORCES + FOOT_CONTACT_FORCES if not self.model.getForceSet().contains(f)]
+        missing += [f for f in LIGAMENT_FORCES if not self.model.getForceSet().contains(f)]
         missing += [g for g in FOOT_SPHERES if not self.model.getContactGeometrySet().contains(g)]
         if missing:
             raise ValueError(f"model {str(model_path)!r} lacks components the env needs: {missing}")
@@ -328,6 +329,9 @@ class Simulator:
         it at the price of more creep of the stance foot: a training setting
         (``EnvConfig.friction_transition_velocity``), never the grader's."""
         velocity = check_transition_velocity(velocity)
+        if velocity is not None and len(self._foot_contacts) != len(FOOT_CONTACT_FORCES):
+            raise ValueError(f"friction_transition_velocity needs the model's foot contact forces "
+                             f"{FOOT_CONTACT_FORCES} (Hunt-Crossley); this model lacks some of them")
         for force, default in zip(self._foot_contacts, self.model_transition_velocity):
             force.setTransitionVelocity(default if velocity is None else velocity)
 

@@ -255,7 +255,7 @@ def test_semi_explicit_euler_stays_near_the_graders_trajectory():
         l2run.L2RunEnv(integrator="leapfrog")
 
 
-def test_a_larger_friction_transition_velocity_softens_the_stance_foot():
+def test_a_larger_friction_transition_velocity_softens_the_stance_foot(tmp_path):
     """Below the transition velocity the feet's friction is a viscous damper of
     mu N / v_t on the loaded foot: the stiff mode that sets the explicit
     integrator's step. Standing on both feet (constant excitations, the grader's
@@ -277,6 +277,11 @@ def test_a_larger_friction_transition_velocity_softens_the_stance_foot():
     assert creep[0.4] > creep[None], creep
     env.sim.set_friction_transition_velocity(None)
     assert env.sim._foot_contacts[0].getTransitionVelocity() == env.sim.model_transition_velocity[0] == 0.1
+    renamed = tmp_path / "renamed_feet.osim"  # a model whose foot contacts go by other names
+    renamed.write_text(env.model_path.read_text().replace('name="foot_r"', 'name="right_foot"'))
+    assert l2run.L2RunEnv(model_path=str(renamed)).sim.model_transition_velocity == (0.1,)  # runs as it is
+    with pytest.raises(ValueError, match=r"needs the model's foot contact forces \('foot_r', 'foot_l'\)"):
+        l2run.L2RunEnv(model_path=str(renamed), friction_transition_velocity=0.3)
     for bad in (0.0, -1.0, 11.0, "fast", True):
         with pytest.raises(ValueError, match=r"friction_transition_velocity must be a speed in \(0, 10\] m/s"):
             l2run.L2RunEnv(friction_transition_velocity=bad)
