@@ -21,6 +21,7 @@ import dataclasses
 import functools
 
 import numpy as np
+
 from .bench_policy import Variant, policy_actions, run_variants
 
 DEFAULT_VARIANTS = ("sampled", "sampled+transition=0.3")
@@ -37,11 +38,10 @@ class StiffnessTally:
 def sample_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: StiffnessTally, every: int) -> None:
     """One closed-loop episode; the stiffest mode every ``every`` steps into ``tally``."""
     from l2run.simulator import set_opensim_log_level
-    from l2run.stiffness import state_jacobian, state_kind, stiffest_mode
+    from l2run.stiffness import short_name, state_jacobian, state_kind, stiffest_mode
 
     sim = env.unwrapped.sim
     names = [sim.model.getStateVariableNames().get(i) for i in range(sim.model.getNumStateVariables())]
-    kind_of = {" ".join(n.split("/")[-2:]): state_kind(n) for n in names}
     rng = np.random.default_rng(noise_seed)
     floors = variant.floors()
     obs, _ = env.reset(seed=seed)
@@ -59,8 +59,8 @@ def sample_episode(env, policy, variant: Variant, seed: int, noise_seed, tally: 
             finally:
                 set_opensim_log_level("warn")
             tally.magnitudes.append(abs(mode.eigenvalue))
-            tally.kinds[kind_of[mode.leader]] += 1
-            tally.leaders[mode.leader] += 1
+            tally.kinds[state_kind(mode.leader)] += 1
+            tally.leaders[short_name(mode.leader)] += 1
         if terminated or truncated:
             break
 

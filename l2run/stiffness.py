@@ -21,8 +21,9 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import opensim
 
-#: Central-difference perturbation: relative for coordinates and speeds, an
-#: absolute 1e-7 m for fibre lengths (a few cm: 1e-6 relative is already coarse).
+#: Central-difference perturbation: 1e-6 x max(1, |x|) for coordinates, speeds
+#: and activations; 1e-7 m for fibre lengths, which are a few cm long (1e-6 m
+#: would be a relative step of 2e-5).
 RELATIVE_STEP = 1e-6
 FIBRE_STEP = 1e-7
 
@@ -32,11 +33,11 @@ class StiffestMode(NamedTuple):
 
     eigenvalue: complex
     shares: dict
-    """Participation factor of each state variable (short name -> share, summing to 1)."""
+    """Participation factor of each state variable (its path -> share, summing to 1)."""
 
     @property
     def leader(self) -> str:
-        """The state variable with the largest share."""
+        """The path of the state variable with the largest share."""
         return max(self.shares, key=self.shares.get)
 
 
@@ -81,4 +82,4 @@ def stiffest_mode(jacobian: np.ndarray, names: Sequence[str]) -> StiffestMode:
     k = int(np.argmax(np.abs(values)))
     participation = np.abs(right[:, k] * left[k, :])
     participation /= participation.sum()
-    return StiffestMode(complex(values[k]), {short_name(n): float(p) for n, p in zip(names, participation)})
+    return StiffestMode(complex(values[k]), {name: float(p) for name, p in zip(names, participation)})
