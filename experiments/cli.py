@@ -15,6 +15,7 @@ from baselines_ppo.threads import limit_threads
 COMMAND_MODULES = (
     "experiments.train_cmd",
     "experiments.evaluate_cmd",
+    "experiments.compare_cmd",
     "experiments.select_cmd",
     "experiments.render_cmd",
     "experiments.plot_cmd",

@@ -118,6 +118,8 @@ CASES = [
     (PLOT[:2] + ["--out", UNWRITABLE + ".png"], UNWRITABLE),  # was a traceback after drawing
     (PLOT[:2] + ["--out", "{tmp}/curves.txt"], "curves.txt"),  # was matplotlib's traceback
     (["plot", "{tmp}/nowhere"], "nowhere"),
+    (["compare", "{tmp}/nowhere.json"], "nowhere.json"),
+    (["compare", "{file}", "{file}"], "{file}"),  # not a .json report
 ]
 
 

@@ -1,0 +1,141 @@
+"""Is one policy better than another, or within noise? Paired by course.
+
+Judging a lever (issue 15: "judge a lever at equal simulator steps ... on
+held-out seeds") means comparing two runners' ``l2run evaluate`` reports. The
+scores of one runner vary by about 5 m from course to course, far more than
+the two runners differ, so the unpaired means say little: the same course
+is hard for both. Pairing each course's two scores and looking at the
+differences removes that shared part; their mean and its standard error say
+whether a gap is larger than the noise of the courses.
+
+The reports of one policy (as ``evaluate`` names it) are merged, so a comparison
+can grow: ``--seed 100 --episodes 16`` now and ``--seed 116`` later. All reports
+must share the grader's settings (difficulty, obstacles, integrator, accuracy,
+episode length, feet friction): a score at another accuracy is another score.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+#: The settings that make two scores of one course comparable.
+SCORED_SETTINGS = ("difficulty", "max_obstacles", "integrator", "integrator_accuracy", "max_steps",
+                   "friction_transition_velocity")
+#: A gap larger than this many standard errors is reported as a difference.
+NOISE_STANDARD_ERRORS = 2.0
+
+
+class ComparisonError(ValueError):
+    """Reports that cannot be compared: printed as one line."""
+
+
+@dataclasses.dataclass
+class PolicyScores:
+    """Every scored course of one policy, merged over its reports."""
+
+    policy: str
+    scores: Dict[int, float]
+    fell: Dict[int, bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class Paired:
+    """``policy`` against the reference on the courses both were scored on."""
+
+    policy: str
+    courses: int
+    mean: float
+    reference_mean: float
+    difference: float
+    """Mean over courses of (policy - reference), metres."""
+    standard_error: float
+    median: float
+    better: int
+    worse: int
+    falls: int
+    reference_falls: int
+
+    @property
+    def within_noise(self) -> bool:
+        return abs(self.difference) <= NOISE_STANDARD_ERRORS * self.standard_error
+
+
+def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
+    """The reports' policies in order of first appearance, each with its courses
+    merged; ComparisonError naming a report that cannot be used."""
+    policies: Dict[str, PolicyScores] = {}
+    settings_of_first = None
+    for path in paths:
+        try:
+            report = json.loads(Path(path).read_text())
+            policy, env, episodes = report["policy"], report["env"], report["episodes"]
+            settings = {key: env.get(key) for key in SCORED_SETTINGS}
+            courses = [(int(e["seed"]), float(e["score"]), e["end"] == "fell") for e in episodes]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ComparisonError(f"{path}: not a report of `l2run evaluate --out` ({type(err).__name__}: "
+                                  f"{err})") from None
+        if settings_of_first is None:
+            settings_of_first = (path, settings)
+        elif settings != settings_of_first[1]:
+            changed = [f"{key} {settings_of_first[1][key]!r} in {settings_of_first[0]} but {settings[key]!r}"
+                       for key in SCORED_SETTINGS if settings[key] != settings_of_first[1][key]]
+            raise ComparisonError(f"{path} was scored under other settings: {'; '.join(changed)}; compare "
+                                  "reports of the same evaluation settings")
+        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}))
+        for seed, score, fell in courses:
+            if seed in scores.scores and not math.isclose(scores.scores[seed], score, abs_tol=1e-9):
+                raise ComparisonError(f"{path}: course {seed} of {policy} scored {score:.3f} m here and "
+                                      f"{scores.scores[seed]:.3f} m in another report; expected one score per course")
+            scores.scores[seed], scores.fell[seed] = score, fell
+    if len(policies) < 2:
+        raise ComparisonError(f"the reports score {len(policies)} policy ({', '.join(policies)}); expected at "
+                              "least two policies to compare")
+    return list(policies.values())
+
+
+def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
+    """``other`` against ``reference`` on their common courses; ComparisonError
+    when fewer than two are common (no standard error)."""
+    seeds = sorted(set(reference.scores) & set(other.scores))
+    if len(seeds) < 2:
+        raise ComparisonError(f"{other.policy} and {reference.policy} share {len(seeds)} scored course(s); "
+                              "expected at least 2: evaluate both with the same --seed and --episodes")
+    mine = np.array([other.scores[s] for s in seeds])
+    theirs = np.array([reference.scores[s] for s in seeds])
+    differences = mine - theirs
+    return Paired(
+        policy=other.policy, courses=len(seeds), mean=float(mine.mean()), reference_mean=float(theirs.mean()),
+        difference=float(differences.mean()),
+        standard_error=float(differences.std(ddof=1) / math.sqrt(len(seeds))),
+        median=float(np.median(differences)), better=int(np.sum(differences > 0)),
+        worse=int(np.sum(differences < 0)), falls=sum(other.fell[s] for s in seeds),
+        reference_falls=sum(reference.fell[s] for s in seeds))
+
+
+def compare(paths: Sequence[Path]) -> Tuple[str, List[Paired]]:
+    """(the reference policy, every later policy against it, paired by course)."""
+    policies = load_reports(paths)
+    return policies[0].policy, [paired(policies[0], other) for other in policies[1:]]
+
+
+def format_comparison(reference: str, results: Sequence[Paired]) -> str:
+    lines = [f"reference: {reference}",
+             "  paired by course: difference = policy - reference, its mean over the common courses and the "
+             f"standard error of that mean; within noise when |difference| <= {NOISE_STANDARD_ERRORS:g} s.e.",
+             f"  {'policy':48s} {'courses':>7s} {'ref m':>6s} {'mean m':>6s} {'falls':>9s} {'diff m':>7s} "
+             f"{'s.e.':>5s} {'median':>6s} {'+/-':>7s}  verdict"]
+    for r in results:
+        if r.within_noise:
+            verdict = "within noise"
+        else:
+            verdict = "better" if r.difference > 0 else "worse"
+        name = r.policy if len(r.policy) <= 48 else "..." + r.policy[-45:]
+        lines.append(f"  {name:48s} {r.courses:7d} {r.reference_mean:6.2f} {r.mean:6.2f} "
+                     f"{f'{r.reference_falls}->{r.falls}':>9s} {r.difference:+7.2f} {r.standard_error:5.2f} "
+                     f"{r.median:+6.2f} {f'{r.better}/{r.worse}':>7s}  {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""l2run compare: evaluation reports of the real simulator, paired by course."""
+import json
+
+import pytest
+
+from experiments.cli import main
+from experiments.comparison import ComparisonError, PolicyScores, compare, paired
+
+EVAL_ARGS = ["--difficulty", "1", "--max-obstacles", "3", "--accuracy", "3e-2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Real reports: the zero policy on courses 0-2 in two reports (0-1, then 2), random on 0-2."""
+    folder = tmp_path_factory.mktemp("reports")
+    runs = {"zero-a": ("zero", 0, 2), "zero-b": ("zero", 2, 1), "random": ("random", 0, 3)}
+    for name, (policy, seed, episodes) in runs.items():
+        assert main(["evaluate", "--policy", policy, "--seed", str(seed), "--episodes", str(episodes), *EVAL_ARGS,
+                     "--max-steps", "60", "--out", str(folder / f"{name}.json")]) == 0
+    return folder
+
+
+def test_compare_pairs_merged_reports_by_course(reports, capsys):
+    capsys.readouterr()
+    assert main(["compare", str(reports / "zero-a.json"), str(reports / "random.json"),
+                 str(reports / "zero-b.json")]) == 0
+    printed = capsys.readouterr().out
+    reference, [result] = compare([reports / "zero-a.json", reports / "random.json", reports / "zero-b.json"])
+    assert reference == "zero" and result.policy == "random" and result.courses == 3  # zero's two reports merged
+    zero = [e["score"] for name in ("zero-a", "zero-b") for e in json.loads((reports / f"{name}.json").read_text())["episodes"]]
+    rand = [e["score"] for e in json.loads((reports / "random.json").read_text())["episodes"]]
+    assert result.difference == pytest.approx(sum(r - z for r, z in zip(rand, zero)) / 3)
+    assert result.reference_mean == pytest.approx(sum(zero) / 3)
+    assert result.better + result.worse <= 3
+    assert "reference: zero" in printed and "random" in printed and f"{result.difference:+7.2f}" in printed
+
+
+def test_paired_statistics_and_verdict():
+    reference = PolicyScores("a", {1: 10.0, 2: 4.0, 3: 7.0, 4: 1.0}, {1: False, 2: True, 3: True, 4: True})
+    same_gap = PolicyScores("b", {1: 11.0, 2: 5.0, 3: 8.0, 4: 2.0, 9: 50.0}, {s: True for s in (1, 2, 3, 4, 9)})
+    result = paired(reference, same_gap)  # course 9 has no pair: ignored
+    assert (result.courses, result.difference, result.standard_error) == (4, 1.0, 0.0)
+    assert (result.better, result.worse, result.falls, result.reference_falls) == (4, 0, 4, 3)
+    assert not result.within_noise  # a constant gain is no noise
+    noisy = PolicyScores("c", {1: 14.0, 2: 1.0, 3: 9.0, 4: 0.0}, {s: True for s in (1, 2, 3, 4)})
+    result = paired(reference, noisy)
+    assert result.difference == pytest.approx(0.5) and result.within_noise
+
+
+def test_compare_refuses_what_it_cannot_pair(reports, tmp_path, capsys):
+    with pytest.raises(SystemExit, match=r"expected at least two policies to compare"):
+        main(["compare", str(reports / "zero-a.json"), str(reports / "zero-b.json")])
+    other = json.loads((reports / "random.json").read_text())
+    other["env"]["integrator_accuracy"] = 1e-3
+    (tmp_path / "grader.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match=r"scored under other settings: integrator_accuracy 0.03 .* but 0.001"):
+        main(["compare", str(reports / "zero-a.json"), str(tmp_path / "grader.json")])
+    changed = json.loads((reports / "zero-a.json").read_text())
+    changed["episodes"][0]["score"] += 1.0
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    with pytest.raises(SystemExit, match=r"course 0 of zero scored .* expected one score per course"):
+        main(["compare", str(reports / "zero-a.json"), str(tmp_path / "changed.json"), str(reports / "random.json")])
+    (tmp_path / "bad.json").write_text("{\"policy\": 1}")
+    with pytest.raises(SystemExit, match=r"bad.json: not a report of `l2run evaluate --out`"):
+        main(["compare", str(reports / "zero-a.json"), str(tmp_path / "bad.json")])
+    with pytest.raises(ComparisonError, match=r"share 0 scored course"):
+        paired(PolicyScores("a", {1: 1.0}, {1: True}), PolicyScores("b", {2: 1.0}, {2: True}))
+    with pytest.raises(SystemExit) as err:  # argparse: one usage line, status 2
+        main(["compare", str(tmp_path / "missing.json")])
+    assert err.value.code == 2 and "expected an existing .json file" in capsys.readouterr().err
