@@ -23,6 +23,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from .evaluation import FELL
+
 #: The settings that make two scores of one course comparable.
 SCORED_SETTINGS = ("difficulty", "max_obstacles", "integrator", "integrator_accuracy", "max_steps",
                    "friction_transition_velocity")
@@ -75,7 +77,7 @@ def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
             report = json.loads(Path(path).read_text())
             policy, env, episodes = report["policy"], report["env"], report["episodes"]
             settings = {key: env.get(key) for key in SCORED_SETTINGS}
-            courses = [(int(e["seed"]), float(e["score"]), e["end"] == "fell") for e in episodes]
+            courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL) for e in episodes]
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ComparisonError(f"{path}: not a report of `l2run evaluate --out` ({type(err).__name__}: "
                                   f"{err})") from None
@@ -98,6 +100,12 @@ def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
     return list(policies.values())
 
 
+def standard_error(values) -> float:
+    """The standard error of the mean of ``values``; nan for fewer than two."""
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
 def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
     """``other`` against ``reference`` on their common courses; ComparisonError
     when fewer than two are common (no standard error)."""
@@ -111,7 +119,7 @@ def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
     return Paired(
         policy=other.policy, courses=len(seeds), mean=float(mine.mean()), reference_mean=float(theirs.mean()),
         difference=float(differences.mean()),
-        standard_error=float(differences.std(ddof=1) / math.sqrt(len(seeds))),
+        standard_error=standard_error(differences),
         median=float(np.median(differences)), better=int(np.sum(differences > 0)),
         worse=int(np.sum(differences < 0)), falls=sum(other.fell[s] for s in seeds),
         reference_falls=sum(reference.fell[s] for s in seeds))

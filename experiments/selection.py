@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -27,6 +26,7 @@ import numpy as np
 from baselines_ppo.export import ACT_MODES, BEST_POLICY_FILE, POLICY_FILE, PolicyFileError, load_policy
 from baselines_ppo.snapshots import list_snapshots
 
+from .comparison import standard_error
 from .envs import EnvConfig, make_env
 from .evaluation import FELL, EpisodeResult, run_episode
 
@@ -137,7 +137,7 @@ def score_jobs(jobs: Sequence[Tuple[int, str, int]], candidates: Sequence[Candid
 def summarise(results: Sequence[EpisodeResult]) -> Dict[str, float]:
     scores = np.array([r.score for r in results])
     return {"episodes": len(results), "mean": float(scores.mean()),
-            "sem": float(scores.std(ddof=1) / math.sqrt(len(scores))) if len(scores) > 1 else math.nan,
+            "sem": standard_error(scores),
             "min": float(scores.min()), "max": float(scores.max()),
             "falls": sum(r.end == FELL for r in results), "mean_steps": float(np.mean([r.steps for r in results]))}
 
