@@ -12,10 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from baselines_ppo.threads import THREAD_VARIABLES, limit_threads
+
+#: Open MPI's setting for where the shared-memory transport (btl/sm) keeps its segment files.
+SHARED_MEMORY_DIRECTORY_VARIABLE = "OMPI_MCA_btl_sm_backing_directory"
+#: Name prefix of a launch's segment directory, followed by the launcher's PID.
+SHARED_MEMORY_PREFIX = "l2run-mpi-"
 
 #: Environment variables set by mpirun (Open MPI / PMIx) or MPICH-style launchers.
 MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE")
@@ -70,6 +77,50 @@ def launch_environment() -> Dict[str, str]:
     return env
 
 
+def remove_orphaned_directories(base: Path) -> None:
+    """Remove the segment directories of launchers that are gone (``kill -9`` of a
+    launcher leaves its directory behind); a live launcher's is never touched."""
+    for directory in base.glob(f"{SHARED_MEMORY_PREFIX}*-*"):
+        pid = directory.name[len(SHARED_MEMORY_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+@contextmanager
+def private_shared_memory(env: Dict[str, str], local: bool = True) -> Iterator[Dict[str, str]]:
+    """``env`` with Open MPI's shared-memory segments in a directory of their own,
+    removed when the job is over.
+
+    Open MPI names a job's segment files ``/dev/shm/sm_segment.<host>.<uid>.<jobid>.<rank>``,
+    and the job id is a 16-bit hash of mpirun's PID. Two jobs on one host whose PIDs
+    hash alike (seen here: 5217 and 5222, two lines started together) open the same
+    files and both die of SIGSEGV in their first collective (open-mpi/ompi#7642 has
+    the same trace). In a directory per launch they cannot meet; segments left by a
+    killed job go when the launcher cleans up. Only for jobs on this host
+    (``local``): another host would not have the directory. A directory the user
+    chose (the variable already set) is kept as it is."""
+    if not local or SHARED_MEMORY_DIRECTORY_VARIABLE in env:
+        yield env
+        return
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    remove_orphaned_directories(Path(base))
+    directory = tempfile.mkdtemp(prefix=f"{SHARED_MEMORY_PREFIX}{os.getpid()}-", dir=base)
+    try:
+        yield {**env, SHARED_MEMORY_DIRECTORY_VARIABLE: directory}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def run_under_mpirun(command_name: str, ranks: int, cli_args: Sequence[str]) -> int:
     """Run ``l2run <cli_args>`` as ``ranks`` MPI processes and wait; the exit
     status (128 + n for a signal n), after a one-line note when it is not 0.
@@ -77,7 +128,8 @@ def run_under_mpirun(command_name: str, ranks: int, cli_args: Sequence[str]) -> 
     import subprocess
 
     command = mpirun_command(ranks, cli_args)
-    code = subprocess.run(command, env=launch_environment()).returncode
+    with private_shared_memory(launch_environment()) as env:
+        code = subprocess.run(command, env=env).returncode
     if code != 0:
         print(f"l2run {command_name}: mpirun exited with status {code}; see the messages above", file=sys.stderr)
     return code if code >= 0 else 128 - code

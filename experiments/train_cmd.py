@@ -39,10 +39,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from experiments.cli_types import positive_int
-from experiments.mpirun import MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command
+from experiments.mpirun import (MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command,
+                                private_shared_memory)
 
 CONFIG_TOML = "config.toml"
 #: "<host> <pid> <start time>" of the launcher, for the ranks to watch (LauncherWatch).
@@ -291,6 +292,13 @@ def launch_mpirun(args, config, config_path: Path, run_dir: Path) -> int:
     command = train_command(args, config_path, run_dir, progress)
     env = launch_environment()
     env[LAUNCHER_ENV] = f"{socket.gethostname()} {os.getpid()} {process_start_time(os.getpid())}"
+    with private_shared_memory(env, local=args.hostfile is None) as env:
+        return _run_and_forward_stops(args, config, run_dir, command, env, follow)
+
+
+def _run_and_forward_stops(args, config, run_dir: Path, command: List[str], env: Dict[str, str],
+                           follow: bool) -> int:
+    """mpirun in its own session; Ctrl-C/SIGTERM/SIGHUP become one SIGUSR1 (save and stop), a second aborts."""
     process = subprocess.Popen(command, env=env, start_new_session=True,
                                preexec_fn=_stop_when_launcher_dies(os.getpid()))
 
