@@ -42,7 +42,7 @@ def test_two_concurrent_jobs_each_keep_their_segments_in_their_own_directory(tmp
     with private_shared_memory(env) as first, private_shared_memory(env) as second:
         directories = [first[SHARED_MEMORY_DIRECTORY_VARIABLE], second[SHARED_MEMORY_DIRECTORY_VARIABLE]]
         assert directories[0] != directories[1]
-        assert all(os.path.basename(d).startswith("l2run-mpi-") and os.path.isdir(d) for d in directories)
+        assert all(os.path.basename(d).startswith(SHARED_MEMORY_PREFIX) and os.path.isdir(d) for d in directories)
         for job_env, directory in zip((first, second), directories):
             reports = run_two_ranks(script, job_env)
             assert [r[1] for r in reports] == ["0", "1"]
