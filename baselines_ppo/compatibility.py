@@ -51,8 +51,10 @@ def check_compatible(data: CheckpointData, config: PPOConfig, task: Optional[Map
             raise CheckpointError(
                 f"checkpoint {data.path} was trained with {key} = {saved[key]}, but this run has "
                 f"{key} = {wanted}; resume with the checkpoint's settings or pick another run directory")
-    return [f"{key}: {data.config[key]!r} -> {value!r}" for key, value in sorted(config.to_dict().items())
-            if key in data.config and data.config[key] != value]
+    # A setting newer than the checkpoint's code was at its default then.
+    recorded = {**PPOConfig().to_dict(), **data.config}
+    return [f"{key}: {recorded[key]!r} -> {value!r}" for key, value in sorted(config.to_dict().items())
+            if recorded[key] != value]
 
 
 def network_of(ppo: Mapping[str, Any], observation_size: Optional[int], action_size: Optional[int]) -> Dict[str, Any]:

@@ -11,8 +11,10 @@ import dataclasses
 import math
 from typing import Optional, Tuple
 
+import numpy as np
+
 ACTIVATIONS = ("tanh", "relu", "elu")
-LR_SCHEDULES = ("linear", "constant")
+LR_SCHEDULES = ("linear", "constant", "piecewise")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +65,16 @@ class PPOConfig:
     learning_rate: float = 3e-4
     """Adam step size at the start of training."""
     lr_schedule: str = "linear"
-    """"linear": decays to 0 at total_timesteps (ppo1's schedule='linear'); "constant"."""
+    """"linear": decays to 0 at total_timesteps (ppo1's schedule='linear'); "constant";
+    "piecewise": straight lines between lr_points."""
+    lr_points: Optional[Tuple[Tuple[float, float], ...]] = None
+    """For lr_schedule = "piecewise": [timesteps, learning rate] pairs, timesteps
+    increasing; the rate is interpolated linearly between them and held before
+    the first and after the last (learning_rate is then not used). Why: a long line
+    outgrows the horizon it started with, and changing total_timesteps under a
+    linear decay makes the rate jump; a point at a step still ahead, with the old
+    schedule's rate there, bends the decay toward the new horizon without a jump.
+    Staged decays (NNAISENSE 2017: 3e-4 -> 6e-5) are written the same way."""
     adam_eps: float = 1e-5
     """Adam epsilon (ppo1 used 1e-5, larger than Adam's 1e-8, for stability)."""
     entropy_coef: float = 0.0
@@ -152,6 +163,7 @@ class PPOConfig:
             fail("activation", f"must be one of {', '.join(ACTIVATIONS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             fail("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
+        self._check_lr_points(fail)
         for name in ("steps_per_rank", "total_timesteps", "epochs", "minibatch_size",
                      "checkpoint_every", "keep_checkpoints", "check_sync_every"):
             value = getattr(self, name)
@@ -219,16 +231,43 @@ class PPOConfig:
         """Iterations needed to reach total_timesteps from scratch with ``ranks`` ranks."""
         return max(1, self.iterations_to_total(0, ranks))
 
+    def _check_lr_points(self, fail) -> None:
+        points = self.lr_points
+        if points is None:
+            if self.lr_schedule == "piecewise":
+                fail("lr_points", 'must list [timesteps, learning rate] pairs for lr_schedule = "piecewise"')
+            return
+        if self.lr_schedule != "piecewise":
+            fail("lr_points", f'is only read by lr_schedule = "piecewise" (lr_schedule is {self.lr_schedule!r}); '
+                 "remove it or switch the schedule")
+        if isinstance(points, list):
+            points = tuple(tuple(point) if isinstance(point, list) else point for point in points)
+            object.__setattr__(self, "lr_points", points)
+        if not isinstance(points, tuple) or not points or not all(
+                isinstance(point, tuple) and len(point) == 2 and all(_is_real(v) for v in point) for point in points):
+            fail("lr_points", "must be a non-empty list of [timesteps, learning rate] pairs of numbers")
+        steps = [point[0] for point in points]
+        if steps[0] < 0 or any(b <= a for a, b in zip(steps, steps[1:])):
+            fail("lr_points", "must have non-negative timesteps in increasing order")
+        if any(rate < 0 for _, rate in points):
+            fail("lr_points", "must have learning rates >= 0")
+
     def learning_rate_at(self, timesteps: int) -> float:
         """Learning rate after ``timesteps`` env steps (summed over ranks)."""
         if self.lr_schedule == "constant":
             return float(self.learning_rate)
+        if self.lr_schedule == "piecewise":
+            steps, rates = zip(*self.lr_points)
+            return float(np.interp(timesteps, steps, rates))
         return float(self.learning_rate) * max(0.0, 1.0 - timesteps / self.total_timesteps)
 
     def to_dict(self) -> dict:
         """Plain dict (lists instead of tuples) for JSON/TOML dumps and checkpoints."""
         data = dataclasses.asdict(self)
         data["hidden_sizes"] = list(self.hidden_sizes)
+        if self.lr_points is not None:
+            data["lr_points"] = [[int(steps) if float(steps).is_integer() else steps, rate]
+                                 for steps, rate in self.lr_points]
         return data
 
 

@@ -145,6 +145,8 @@ def _describe(hint) -> str:
         return " or ".join(inner) + (" or absent" if type(None) in args else "")
     if origin is tuple:
         plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+        if typing.get_origin(args[0]) is tuple:
+            return f"a list of lists of {plural.get(typing.get_args(args[0])[0], 'values')}"
         return f"a list of {plural.get(args[0], str(args[0]))}"
     names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table"}
     return names.get(hint, names.get(origin, str(hint)))

@@ -189,6 +189,7 @@ INTEGRATORS = {
     "runge_kutta2": "IntegratorMethod_RungeKutta2",
     "runge_kutta_feldberg": "IntegratorMethod_RungeKuttaFeldberg",
     "cpodes": "IntegratorMethod_CPodes",
+    "verlet": "IntegratorMethod_Verlet",
 }
 GRADER_INTEGRATOR = "runge_kutta_merson"
 

@@ -9,6 +9,7 @@ from gymnasium.utils.env_checker import check_env
 import l2run
 from l2run import constants as C
 from l2run.course import FIRST_OBSTACLES, generate_course
+from l2run.simulator import GRADER_INTEGRATOR, INTEGRATORS
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +344,15 @@ def test_reset_seed_must_be_a_non_negative_int(env, seed):
         env.reset(seed=seed)
     obs, _ = env.reset(seed=np.int64(3))  # numpy integers are integers
     assert obs.shape == (C.OBSERVATION_SIZE,)
+
+
+@pytest.mark.parametrize("integrator", sorted(set(INTEGRATORS) - {GRADER_INTEGRATOR}))
+def test_every_integrator_follows_the_grader_on_held_actions(integrator):
+    """Each integrator the env offers steps the model (the name maps to an OpenSim
+    method) and stays on the grader's trajectory over 20 held steps."""
+    actions = np.repeat(np.random.default_rng(5).random((4, 18)), 5, axis=0)
+    grader = rollout(l2run.L2RunEnv(integrator_accuracy=1e-3), actions, seed=5)[0]
+    other = rollout(l2run.L2RunEnv(integrator_accuracy=1e-2, integrator=integrator), actions, seed=5)[0]
+    assert len(other) == len(grader) == 21  # the reset observation and 20 steps
+    pelvis = [C.PELVIS_X, C.PELVIS_Y]
+    assert np.abs(other[:, pelvis] - grader[:, pelvis]).max() < 5e-3

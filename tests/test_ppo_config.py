@@ -146,3 +146,43 @@ def test_none_values_and_reward_tables_survive_the_round_trip(tmp_path, reward):
     assert config_from_dict(config_to_dict(config)) == config
     pendulum = dataclasses.replace(config, gym_id="Pendulum-v1", ppo=PPOConfig(target_kl=0.01))
     assert load_config(write(tmp_path, config_to_toml(pendulum))) == pendulum
+
+
+def test_piecewise_learning_rate_bends_a_linear_decay_without_a_jump(tmp_path):
+    """Lengthening a line: a point ahead at the old schedule's rate keeps the rate
+    continuous, identical up to the point, then decays toward the new horizon."""
+    old = load_config("round2").ppo
+    knot = 15_000_000
+    text = config_to_toml(load_config("round2")).replace('lr_schedule = "linear"', 'lr_schedule = "piecewise"')
+    text = text.replace("[ppo]\n", f"[ppo]\nlr_points = [[0, 3e-4], [{knot}, {old.learning_rate_at(knot)!r}], "
+                                   "[30_000_000, 0]]\n", 1)
+    config = load_config(write(tmp_path, text))
+    new = config.ppo
+    for steps in (0, 1_000_000, 12_759_040, knot):
+        assert new.learning_rate_at(steps) == pytest.approx(old.learning_rate_at(steps), rel=1e-12)
+    assert new.learning_rate_at(knot + 1) == pytest.approx(new.learning_rate_at(knot), rel=1e-6)
+    assert new.learning_rate_at(22_500_000) == pytest.approx(old.learning_rate_at(knot) / 2)
+    assert (new.learning_rate_at(30_000_000), new.learning_rate_at(10 ** 9)) == (0.0, 0.0)
+    assert "lr_points = [" in config_to_toml(config) and "15000000," in config_to_toml(config)
+    assert load_config(write(tmp_path, config_to_toml(config))) == config
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+@pytest.mark.parametrize("points, schedule, message", [
+    (None, "piecewise", r'ppo.lr_points must list \[timesteps, learning rate\] pairs for lr_schedule = "piecewise"'),
+    ([[0, 3e-4]], "linear", r'ppo.lr_points is only read by lr_schedule = "piecewise" \(lr_schedule is \'linear\'\)'),
+    ([[0, 3e-4], [0, 1e-4]], "piecewise", r"lr_points must have non-negative timesteps in increasing order"),
+    ([[-5, 3e-4]], "piecewise", r"lr_points must have non-negative timesteps in increasing order"),
+    ([[0, -3e-4]], "piecewise", r"lr_points must have learning rates >= 0, got \(\(0, -0.0003\),\)"),
+    ([[0, 3e-4, 1]], "piecewise", r"lr_points must be a non-empty list of \[timesteps, learning rate\] pairs"),
+    ([], "piecewise", r"lr_points must be a non-empty list"),
+])
+def test_piecewise_learning_rate_errors_name_the_value(points, schedule, message):
+    with pytest.raises(ValueError, match=message):
+        PPOConfig(lr_schedule=schedule, lr_points=points)
+
+
+def test_lr_points_of_the_wrong_type_are_one_line_from_toml(tmp_path):
+    path = write(tmp_path, '[ppo]\nlr_schedule = "piecewise"\nlr_points = [[0, 3e-4], "x"]\n')
+    with pytest.raises(ValueError, match=r"ppo.lr_points must be a list of lists of numbers or absent, got "):
+        load_config(path)

@@ -122,7 +122,7 @@ def test_running_mean_std_matches_numpy_and_merges_moments():
     ({"hidden_sizes": (64, 0)}, r"hidden_sizes must be a non-empty list of positive integers, got \(64, 0\)"),
     ({"hidden_sizes": ()}, r"hidden_sizes must be"),
     ({"activation": "sigmoid"}, r"activation must be one of tanh, relu, elu, got 'sigmoid'"),
-    ({"lr_schedule": "cosine"}, r"lr_schedule must be one of linear, constant, got 'cosine'"),
+    ({"lr_schedule": "cosine"}, r"lr_schedule must be one of linear, constant, piecewise, got 'cosine'"),
     ({"epochs": 0}, r"ppo.epochs must be a positive integer, got 0"),
     ({"epochs": 2.5}, r"ppo.epochs must be a positive integer, got 2.5"),
     ({"target_kl": 0.0}, r"ppo.target_kl must be a positive number or None \(off\), got 0.0"),

@@ -49,7 +49,12 @@ def test_a_task_setting_that_changed_is_refused_and_named():
             as refused:
         check_compatible(recorded, PPOConfig(hidden_sizes=(8,)), OTHER_TASK, 3, 1)
     assert refused.value.changes == OTHER_CHANGES
-    # a setting newer than the checkpoint is not compared; a caller without a task checks none
+    # a PPO setting newer than the checkpoint is compared with its default
+    older_code = dataclasses.replace(recorded, config={k: v for k, v in recorded.config.items() if k != "lr_points"})
+    bent = PPOConfig(hidden_sizes=(8,), lr_schedule="piecewise", lr_points=((0, 3e-4), (1000, 0.0)))
+    assert check_compatible(older_code, bent, TASK, 3, 1) == [
+        "lr_points: None -> [[0, 0.0003], [1000, 0.0]]", "lr_schedule: 'linear' -> 'piecewise'"]
+    # a task setting newer than the checkpoint is not compared; a caller without a task checks none
     newer = {"gym_id": "Pendulum-v1", "env": {**TASK["env"], "frame_skip": 4}}
     assert check_compatible(recorded, PPOConfig(hidden_sizes=(8,)), newer, 3, 1) == []
     assert check_compatible(recorded, PPOConfig(hidden_sizes=(8,)), None, 3, 1) == []
