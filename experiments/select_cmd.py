@@ -3,7 +3,9 @@
     l2run select runs/round2 --seeds 100-115 [--report-seeds 0-9] [--ranks 2] \\
         [--out runs/round2/selection.json] [--ship runs/round2/selected.npz]
 
-Scores the run's snapshots, best_policy.npz and policy.npz in both
+Scores the run's snapshots, best_policy.npz and policy.npz (``--from-iteration
+N``: only those from iteration N on; ``--include``: policies from elsewhere,
+such as the runner already shipped) in both
 deterministic modes at the grader's settings (round-2 course, Runge-Kutta-Merson
 at 1e-3) on ``--seeds``, prints a table (mean, standard error, min, falls),
 then scores the winner on ``--report-seeds``, which must not overlap
@@ -31,6 +33,12 @@ def add_parser(subparsers) -> None:
                              "'none' to skip")
     parser.add_argument("--modes", nargs="+", default=["expected", "mean"], choices=("expected", "mean"),
                         help="deterministic act modes to try (default: both)")
+    parser.add_argument("--from-iteration", type=positive_int, default=None, metavar="N",
+                        help="only the run's policies from training iteration N on (a long line's recent "
+                             "snapshots)")
+    parser.add_argument("--include", type=Path, nargs="+", default=[], metavar="NPZ",
+                        help="exported policies from outside the run to score alongside, e.g. the runner "
+                             "already shipped (pretrained/round2/policy.npz)")
     parser.add_argument("--difficulty", type=int, default=2, choices=(0, 1, 2))
     parser.add_argument("--max-obstacles", type=obstacle_count, default=10)
     parser.add_argument("--accuracy", type=accuracy, default=1e-3, help="integrator accuracy (1e-3: the grader's)")
@@ -62,7 +70,7 @@ def _run(args) -> int:
                                                                                    "--report-seeds")
     check_disjoint(seeds, report_seeds)
     out = args.out if args.out is not None else args.run_dir / "selection.json"
-    candidates = find_candidates(args.run_dir)  # fails here, before mpirun, on a run with none
+    candidates = find_candidates(args.run_dir, args.from_iteration, args.include)  # fails here, before mpirun, on a run with none
     if args.ranks > 1 and not launched_by_mpirun():
         return _relaunch(args, out)
     return _select_here(args, seeds, report_seeds, candidates, out)
@@ -77,7 +85,8 @@ def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
     env_config = policy_env_config(str(candidates[0].path), difficulty=args.difficulty,
                                    max_obstacles=args.max_obstacles, integrator_accuracy=args.accuracy,
                                    max_steps=args.max_steps)
-    result = select(args.run_dir, seeds, report_seeds, env_config, args.modes, progress=not args.quiet)
+    result = select(args.run_dir, seeds, report_seeds, env_config, args.modes, progress=not args.quiet,
+                    from_iteration=args.from_iteration, include=args.include)
     if result is None:  # not rank 0
         return 0
     print(format_table(result))
@@ -101,6 +110,10 @@ def _relaunch(args, out: Path) -> int:
                 "--modes", *args.modes, "--difficulty", args.difficulty, "--max-obstacles", args.max_obstacles,
                 "--accuracy", repr(args.accuracy), "--max-steps", args.max_steps, "--ranks", args.ranks,
                 "--out", out.resolve()]
+    if args.from_iteration is not None:
+        cli_args += ["--from-iteration", args.from_iteration]
+    if args.include:
+        cli_args += ["--include", *(path.resolve() for path in args.include)]
     if args.ship is not None:
         cli_args += ["--ship", args.ship.resolve()]
     if args.quiet:

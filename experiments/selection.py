@@ -74,17 +74,26 @@ def check_disjoint(selection: Sequence[int], report: Sequence[int]) -> None:
                              "--report-seeds 0-9)")
 
 
-def find_candidates(run_dir) -> List[Candidate]:
-    """Snapshots (oldest first), then best_policy.npz and policy.npz; identical files once."""
+def find_candidates(run_dir, from_iteration: Optional[int] = None,
+                    include: Sequence[Path] = ()) -> List[Candidate]:
+    """Snapshots (oldest first), then best_policy.npz and policy.npz, then the
+    ``include`` files; identical files once. ``from_iteration`` keeps only the
+    run's policies trained that many iterations or more: a long line's recent
+    snapshots, without re-scoring its history. ``include`` adds policies from
+    outside the run, such as the runner already shipped, so the choice is made
+    against it on the same seeds."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SelectionError(f"{run_dir} is not a run directory")
-    paths = list_snapshots(run_dir) + [p for p in (run_dir / BEST_POLICY_FILE, run_dir / POLICY_FILE) if p.is_file()]
-    if not paths:
+    own = list_snapshots(run_dir) + [p for p in (run_dir / BEST_POLICY_FILE, run_dir / POLICY_FILE) if p.is_file()]
+    if not own:
         raise SelectionError(f"{run_dir} holds no snapshots/, {BEST_POLICY_FILE} or {POLICY_FILE}: train first "
                              "(snapshots are kept every ppo.snapshot_every iterations)")
+    for path in include:
+        if not Path(path).is_file():
+            raise SelectionError(f"--include {path}: no such policy file (expected an exported .npz)")
     seen: Dict[str, Candidate] = {}
-    for path in paths:
+    for path in own + [Path(p) for p in include]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in seen:
             continue
@@ -92,8 +101,16 @@ def find_candidates(run_dir) -> List[Candidate]:
             training = load_policy(path).metadata.get("training") or {}
         except (PolicyFileError, FileNotFoundError) as err:
             raise SelectionError(f"candidate {path}: {err}") from None
-        seen[digest] = Candidate(str(path.relative_to(run_dir)), path, training.get("iteration"),
+        iteration = training.get("iteration")
+        inside = path in own
+        if inside and from_iteration is not None and (iteration is None or iteration < from_iteration):
+            continue
+        seen[digest] = Candidate(str(path.relative_to(run_dir)) if inside else str(path), path, iteration,
                                  training.get("timesteps"))
+    if from_iteration is not None and not any(c.path in own for c in seen.values()):
+        newest = max((load_policy(p).metadata.get("training") or {}).get("iteration") or 0 for p in own)
+        raise SelectionError(f"--from-iteration {from_iteration}: {run_dir} has no policy that late (its newest "
+                             f"is iteration {newest}); lower it")
     return list(seen.values())
 
 
@@ -143,7 +160,8 @@ def summarise(results: Sequence[EpisodeResult]) -> Dict[str, float]:
 
 
 def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int], env_config: EnvConfig,
-           modes: Sequence[str] = ACT_MODES, progress: bool = True) -> Optional[dict]:
+           modes: Sequence[str] = ACT_MODES, progress: bool = True, from_iteration: Optional[int] = None,
+           include: Sequence[Path] = ()) -> Optional[dict]:
     """Score every candidate in every mode on ``selection_seeds``, the winner on
     ``report_seeds`` (collective over the MPI ranks). The report on rank 0, None elsewhere."""
     from baselines_ppo import mpi
@@ -151,7 +169,7 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     check_disjoint(selection_seeds, report_seeds)
     rank, size = mpi.rank(), mpi.size()
     started = time.perf_counter()
-    candidates = find_candidates(run_dir)
+    candidates = find_candidates(run_dir, from_iteration, include)
     jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
     scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
     table = None

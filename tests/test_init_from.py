@@ -147,6 +147,24 @@ def test_the_shipped_runner_continues_and_select_picks_on_held_out_seeds(tmp_pat
     assert policy.default_mode == result["winner"]["mode"]
     assert policy.metadata["selection"]["seeds"] == [100, 101]
 
+    # a long line: only its recent policies, against the runner already shipped
+    shipped = PRETRAINED / "policy.npz"
+    recent = l2run("select", run_dir, "--seeds", "100", "--report-seeds", "none", "--modes", "expected",
+                   "--max-steps", 20, "--accuracy", "3e-2", "--from-iteration", parent_iteration + 2,
+                   "--include", shipped, "--out", tmp_path / "recent.json", "--quiet", timeout=240)
+    assert recent.returncode == 0, recent.stderr[-3000:]
+    rows = json.loads((tmp_path / "recent.json").read_text())["candidates"]
+    assert f"snapshots/policy-{parent_iteration + 2:08d}.npz" in {row["candidate"] for row in rows}
+    assert str(shipped) in {row["candidate"] for row in rows}
+    assert all(row["iteration"] >= parent_iteration + 2 for row in rows if row["candidate"] != str(shipped))
+    too_late = l2run("select", run_dir, "--seeds", "100", "--from-iteration", parent_iteration + 9)
+    assert (too_late.returncode, too_late.stderr.strip()) == (2, (
+        f"l2run select: error: --from-iteration {parent_iteration + 9}: {run_dir} has no policy that late "
+        f"(its newest is iteration {parent_iteration + 2}); lower it"))
+    missing = l2run("select", run_dir, "--seeds", "100", "--include", tmp_path / "gone.npz")
+    assert (missing.returncode, missing.stderr.strip()) == (2, (
+        f"l2run select: error: --include {tmp_path / 'gone.npz'}: no such policy file (expected an exported .npz)"))
+
 
 @pytest.mark.filterwarnings("ignore:TensorFlow was already running")
 def test_the_batch_schedule_switches_at_its_step_count_and_resumes_exactly(tmp_path):
