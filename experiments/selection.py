@@ -41,6 +41,19 @@ class Candidate:
     path: Path
     iteration: Optional[int]
     timesteps: Optional[int]
+    digest: str = ""  # sha256 of the file when listed: a live run rewrites policy.npz every iteration
+
+    def load(self):
+        """The policy, refusing a file that changed since it was listed."""
+        self._check_unchanged()
+        policy = load_policy(self.path)
+        self._check_unchanged()  # files are replaced by rename: same bytes before and after, same bytes read
+        return policy
+
+    def _check_unchanged(self) -> None:
+        if self.digest and hashlib.sha256(self.path.read_bytes()).hexdigest() != self.digest:
+            raise SelectionError(f"{self.path} changed while the selection ran (is the run still training?); "
+                                 "select again, or copy its snapshots to a directory of their own")
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> List[int]:
@@ -106,7 +119,7 @@ def find_candidates(run_dir, from_iteration: Optional[int] = None,
         if inside and from_iteration is not None and (iteration is None or iteration < from_iteration):
             continue
         seen[digest] = Candidate(str(path.relative_to(run_dir)) if inside else str(path), path, iteration,
-                                 training.get("timesteps"))
+                                 training.get("timesteps"), digest)
     if from_iteration is not None and not any(c.path in own for c in seen.values()):
         newest = max((load_policy(p).metadata.get("training") or {}).get("iteration") or 0 for p in own)
         raise SelectionError(f"--from-iteration {from_iteration}: {run_dir} has no policy that late (its newest "
@@ -139,7 +152,7 @@ def score_jobs(jobs: Sequence[Tuple[int, str, int]], candidates: Sequence[Candid
     try:
         for index, mode, seed in mine:
             if index not in policies:
-                policies[index] = load_policy(candidates[index].path)
+                policies[index] = candidates[index].load()
             result = run_episode(env, ModePolicy(policies[index], mode), seed, seed)
             results.append((index, mode, result))
             if bar is not None:
@@ -169,7 +182,8 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     check_disjoint(selection_seeds, report_seeds)
     rank, size = mpi.rank(), mpi.size()
     started = time.perf_counter()
-    candidates = find_candidates(run_dir, from_iteration, include)
+    # One list for every rank, each file pinned by its digest (see Candidate.load).
+    candidates = mpi.broadcast(find_candidates(run_dir, from_iteration, include) if rank == 0 else None)
     jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
     scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
     table = None
