@@ -42,6 +42,7 @@ PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("entropy", (("train/entropy", ""),)),
     ("clip fraction", (("train/clipfrac", ""),)),
     ("explained variance", (("train/explained_var", ""),)),
+    ("learning rate", (("train/lr", ""),)),
     ("throughput (simulator steps/s)", (("perf/steps_per_s", ""),)),
 )
 X_COLUMN = "time/timesteps"

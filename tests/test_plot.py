@@ -20,6 +20,7 @@ def fake_run(run_dir, scale, with_distance):
         logger.store("train/entropy", 1.0 - 0.1 * iteration)
         logger.store("train/clipfrac", 0.1)
         logger.store("train/explained_var", 0.2 * iteration)
+        logger.store("train/lr", 3e-4 * (1 - iteration / 10))
         if with_distance:
             logger.store("rollout/distance", [0.5 * iteration])
             logger.store("rollout/distance_max", [iteration], reduce="max")
@@ -39,7 +40,8 @@ def test_plot_overlays_runs(tmp_path, capsys):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     titles = [title for title, _ in panels_for([load_progress(a), load_progress(b)])]
     assert titles == ["episode return", "distance (m)", "episode length (simulator steps)", "policy loss", "value loss",
-                      "approx. KL", "entropy", "clip fraction", "explained variance", "reward term: velocity"]
+                      "approx. KL", "entropy", "clip fraction", "explained variance", "learning rate",
+                      "reward term: velocity"]
 
 
 def test_plot_errors_for_directories_without_progress(tmp_path, capsys):
