@@ -51,9 +51,13 @@ class Candidate:
         return policy
 
     def _check_unchanged(self) -> None:
-        if self.digest and hashlib.sha256(self.path.read_bytes()).hexdigest() != self.digest:
-            raise SelectionError(f"{self.path} changed while the selection ran (is the run still training?); "
-                                 "select again, or copy its snapshots to a directory of their own")
+        try:
+            same = not self.digest or hashlib.sha256(self.path.read_bytes()).hexdigest() == self.digest
+        except FileNotFoundError:
+            same = False  # a live run prunes old snapshots
+        if not same:
+            raise SelectionError(f"{self.path} changed or went away while the selection ran (is the run still "
+                                 "training?); select again, or copy its snapshots to a directory of their own")
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> List[int]:

@@ -47,6 +47,10 @@ def test_a_policy_rewritten_during_the_selection_is_refused(run):
     latest = next(c for c in find_candidates(run) if c.name == "policy.npz")
     assert latest.load().metadata["training"]["iteration"] == 31
     write_policy(run / "policy.npz", 32, bias=32)
-    with pytest.raises(SelectionError, match=r"policy.npz changed while the selection ran \(is the run still "
-                                             r"training\?\)"):
+    with pytest.raises(SelectionError, match=r"policy.npz changed or went away while the selection ran \(is the "
+                                             r"run still training\?\)"):
         latest.load()
+    oldest = find_candidates(run)[0]
+    oldest.path.unlink()  # pruned by the run's snapshot rule
+    with pytest.raises(SelectionError, match=r"policy-00000010.npz changed or went away"):
+        oldest.load()
