@@ -70,7 +70,8 @@ def _run(args) -> int:
                                                                                    "--report-seeds")
     check_disjoint(seeds, report_seeds)
     out = args.out if args.out is not None else args.run_dir / "selection.json"
-    candidates = find_candidates(args.run_dir, args.from_iteration, args.include)  # fails here, before mpirun, on a run with none
+    # Fails here, before mpirun, on a run with none.
+    candidates = find_candidates(args.run_dir, args.from_iteration, args.include)
     if args.ranks > 1 and not launched_by_mpirun():
         return _relaunch(args, out)
     return _select_here(args, seeds, report_seeds, candidates, out)
@@ -85,8 +86,7 @@ def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
     env_config = policy_env_config(str(candidates[0].path), difficulty=args.difficulty,
                                    max_obstacles=args.max_obstacles, integrator_accuracy=args.accuracy,
                                    max_steps=args.max_steps)
-    result = select(args.run_dir, seeds, report_seeds, env_config, args.modes, progress=not args.quiet,
-                    from_iteration=args.from_iteration, include=args.include)
+    result = select(args.run_dir, seeds, report_seeds, env_config, candidates, args.modes, progress=not args.quiet)
     if result is None:  # not rank 0
         return 0
     print(format_table(result))

@@ -41,23 +41,21 @@ class Candidate:
     path: Path
     iteration: Optional[int]
     timesteps: Optional[int]
-    digest: str = ""  # sha256 of the file when listed: a live run rewrites policy.npz every iteration
+    digest: str  # sha256 of the file when listed: a live run rewrites policy.npz every iteration
 
     def load(self):
-        """The policy, refusing a file that changed since it was listed."""
-        self._check_unchanged()
-        policy = load_policy(self.path)
-        self._check_unchanged()  # files are replaced by rename: same bytes before and after, same bytes read
-        return policy
-
-    def _check_unchanged(self) -> None:
+        """The policy, refusing a file that changed or went away since it was listed.
+        One check after loading suffices: files are replaced by rename, so bytes
+        that still match the digest are the bytes that were loaded."""
         try:
-            same = not self.digest or hashlib.sha256(self.path.read_bytes()).hexdigest() == self.digest
+            policy = load_policy(self.path)
+            same = hashlib.sha256(self.path.read_bytes()).hexdigest() == self.digest
         except FileNotFoundError:
             same = False  # a live run prunes old snapshots
         if not same:
             raise SelectionError(f"{self.path} changed or went away while the selection ran (is the run still "
                                  "training?); select again, or copy its snapshots to a directory of their own")
+        return policy
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> List[int]:
@@ -110,6 +108,7 @@ def find_candidates(run_dir, from_iteration: Optional[int] = None,
         if not Path(path).is_file():
             raise SelectionError(f"--include {path}: no such policy file (expected an exported .npz)")
     seen: Dict[str, Candidate] = {}
+    newest = 0  # of the run's own policies, for the error below
     for path in own + [Path(p) for p in include]:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest in seen:
@@ -120,12 +119,13 @@ def find_candidates(run_dir, from_iteration: Optional[int] = None,
             raise SelectionError(f"candidate {path}: {err}") from None
         iteration = training.get("iteration")
         inside = path in own
+        if inside:
+            newest = max(newest, iteration or 0)
         if inside and from_iteration is not None and (iteration is None or iteration < from_iteration):
             continue
         seen[digest] = Candidate(str(path.relative_to(run_dir)) if inside else str(path), path, iteration,
                                  training.get("timesteps"), digest)
     if from_iteration is not None and not any(c.path in own for c in seen.values()):
-        newest = max((load_policy(p).metadata.get("training") or {}).get("iteration") or 0 for p in own)
         raise SelectionError(f"--from-iteration {from_iteration}: {run_dir} has no policy that late (its newest "
                              f"is iteration {newest}); lower it")
     return list(seen.values())
@@ -177,17 +177,18 @@ def summarise(results: Sequence[EpisodeResult]) -> Dict[str, float]:
 
 
 def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int], env_config: EnvConfig,
-           modes: Sequence[str] = ACT_MODES, progress: bool = True, from_iteration: Optional[int] = None,
-           include: Sequence[Path] = ()) -> Optional[dict]:
-    """Score every candidate in every mode on ``selection_seeds``, the winner on
-    ``report_seeds`` (collective over the MPI ranks). The report on rank 0, None elsewhere."""
+           candidates: Sequence[Candidate], modes: Sequence[str] = ACT_MODES,
+           progress: bool = True) -> Optional[dict]:
+    """Score every candidate (:func:`find_candidates`) in every mode on
+    ``selection_seeds``, the winner on ``report_seeds`` (collective over the MPI
+    ranks). The report on rank 0, None elsewhere."""
     from baselines_ppo import mpi
 
     check_disjoint(selection_seeds, report_seeds)
     rank, size = mpi.rank(), mpi.size()
     started = time.perf_counter()
-    # One list for every rank, each file pinned by its digest (see Candidate.load).
-    candidates = mpi.broadcast(find_candidates(run_dir, from_iteration, include) if rank == 0 else None)
+    # Rank 0's list for every rank, each file pinned by its digest (see Candidate.load).
+    candidates = mpi.broadcast(list(candidates) if rank == 0 else None)
     jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
     scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
     table = None
