@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "experiments.render_cmd",
     "experiments.plot_cmd",
     "experiments.obs_stats_cmd",
+    "experiments.falls_cmd",
     "experiments.bench_cmd",
 )
 

@@ -12,7 +12,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -63,11 +63,16 @@ def policy_env_config(policy_spec: str, **overrides) -> EnvConfig:
     return EnvConfig(**base)
 
 
-def run_episode(env, policy, seed: int, episode: int) -> EpisodeResult:
+def run_episode(env, policy, seed: int, episode: int, trace: Optional[list] = None) -> EpisodeResult:
+    """One graded episode on the course of ``seed``; with ``trace``, append
+    ``(observation, action)`` for every step to it (``experiments.falls``)."""
     obs, _ = env.reset(seed=seed)
     score, steps = 0.0, 0
     while True:
-        obs, _, terminated, truncated, info = env.step(policy.act(obs))
+        action = policy.act(obs)
+        if trace is not None:
+            trace.append((obs, action))
+        obs, _, terminated, truncated, info = env.step(action)
         score += float(info["distance"])
         steps = int(info["step"])
         if terminated or truncated:
@@ -107,54 +112,70 @@ def summarise(results: list[EpisodeResult]) -> dict:
 def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int = 0,
              progress: bool = True) -> Optional[dict]:
     """Run ``episodes`` episodes split over the MPI ranks; the report on rank 0, None elsewhere."""
+    started = time.perf_counter()
+    results = run_split(policy_spec, episodes, env_config, seed, run_episode, progress, "evaluate")
+    return None if results is None else report(policy_spec, env_config, seed, results, time.perf_counter() - started)
+
+
+def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wall_s: float) -> dict:
+    """The evaluation report of ``results`` (EpisodeResults, in episode order), as JSON-ready data."""
     from baselines_ppo import mpi
 
-    rank, size = mpi.rank(), mpi.size()
-    started = time.perf_counter()
-    try:
-        results = _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, progress)
-    except BaseException as err:
-        if size > 1 and not isinstance(err, SystemExit):
-            mpi.abort_on_exception(err)  # rank 0 would wait in gather() forever
-        raise
-    gathered = mpi.gather(results)
-    if rank != 0:
-        return None
-    everything = sorted((r for part in gathered for r in part), key=lambda r: r.episode)
     return {
         "policy": policy_spec,
         "env": dataclasses.asdict(env_config),
         "seed": seed,
-        "ranks": size,
-        "wall_s": time.perf_counter() - started,
-        "summary": summarise(everything),
-        "episodes": [dataclasses.asdict(r) for r in everything],
+        "ranks": mpi.size(),
+        "wall_s": wall_s,
+        "summary": summarise(results),
+        "episodes": [dataclasses.asdict(r) for r in results],
     }
 
 
-def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, progress) -> list[EpisodeResult]:
-    """The episodes ``i % size == rank`` on this rank's own env."""
+def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int, run: Callable,
+              progress: bool = True, desc: str = "episodes") -> Optional[list]:
+    """``run(env, policy, seed + i, i)`` for episode ``i`` in ``range(episodes)``,
+    split over the MPI ranks (rank ``r`` runs ``i % size == r`` on its own env);
+    everything ``run`` returned, in episode order, on rank 0, None elsewhere.
+    ``run`` returns an EpisodeResult or an object with its ``score``."""
+    from baselines_ppo import mpi
+
+    rank, size = mpi.rank(), mpi.size()
+    try:
+        mine = _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc)
+    except BaseException as err:
+        if size > 1 and not isinstance(err, SystemExit):
+            mpi.abort_on_exception(err)  # rank 0 would wait in gather() forever
+        raise
+    gathered = mpi.gather(mine)
+    if rank != 0:
+        return None
+    return [item for _, item in sorted(((i, item) for part in gathered for i, item in part), key=lambda p: p[0])]
+
+
+def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc) -> list:
+    """[(i, run(...))] for the episodes ``i % size == rank``, on this rank's own env."""
     env = make_env(env_config)
-    results = []
+    done = []
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(range(rank, episodes, size)), desc=f"evaluate (rank 0 of {size})", unit="episode")
+        bar = tqdm(total=len(range(rank, episodes, size)), desc=f"{desc} (rank 0 of {size})", unit="episode")
     try:
         for episode in range(rank, episodes, size):
             # A fresh policy per episode: the random policy's draws then depend on
             # the episode alone, not on which rank ran what before.
             policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode)
-            results.append(run_episode(env, policy, seed + episode, episode))
+            done.append((episode, run(env, policy, seed + episode, episode)))
             if bar is not None:
                 bar.update()
-                bar.set_postfix(score=f"{results[-1].score:.2f} m")
+                bar.set_postfix(score=f"{done[-1][1].score:.2f} m")
     finally:
         if bar is not None:
             bar.close()
         env.close()
-    return results
+    return done
 
 
 def format_report(report: dict) -> str:

@@ -85,7 +85,7 @@ def collect_features(policy_spec: str, steps: int, seeds: Sequence[int], difficu
     from l2run import L2RunEnv
     from observation import L2RunFeatures
 
-    from .policies import make_policy
+    from .policies import HeldPolicy, frame_skip_of, make_policy
 
     env = L2RunFeatures(L2RunEnv(difficulty=difficulty, max_obstacles=max_obstacles,
                                  integrator_accuracy=integrator_accuracy, model_path=model_path))
@@ -101,19 +101,17 @@ def collect_features(policy_spec: str, steps: int, seeds: Sequence[int], difficu
             if count == 0:
                 continue
             policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed)
-            repeat = int((getattr(policy, "metadata", {}).get("env") or {}).get("frame_skip", 1))
+            repeat = frame_skip_of(policy)
+            held = HeldPolicy(policy, repeat)
             obs, _ = env.reset(seed=int(seed))
-            episodes, held = episodes + 1, 0
+            episodes += 1
             for _ in range(count):
                 features[row] = obs
                 row += 1
-                if held == 0:
-                    action, held = policy.act(obs), repeat
-                obs, _, terminated, truncated, _ = env.step(action)
-                held -= 1
+                obs, _, terminated, truncated, _ = env.step(held.act(obs))
                 if terminated or truncated:
                     obs, _ = env.reset()
-                    episodes, held = episodes + 1, 0
+                    episodes, held = episodes + 1, HeldPolicy(policy, repeat)
                 bar.update(1)
     env.close()
     return features, episodes

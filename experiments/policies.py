@@ -92,3 +92,26 @@ def make_policy(spec: str, observation_space: gym.Space, action_space: gym.Space
         f"unknown policy {spec!r}: expected one of {list(BUILTIN_POLICIES)}, a policy .npz file "
         "or a run directory holding one (no such file or directory)"
     )
+
+
+class HeldPolicy:
+    """Each action of ``policy`` held for ``repeat`` calls: a policy trained with
+    frame skip k, run on an env that steps every 10 ms so that every state is
+    seen (``l2run obs-stats``, ``l2run falls``). Same trajectory as the
+    frame-skipped env, which steps its inner env k times with one action.
+    Start each episode with a new one."""
+
+    def __init__(self, policy, repeat: int):
+        self.policy, self.repeat = policy, int(repeat)
+        self._action, self._left = None, 0
+
+    def act(self, obs) -> np.ndarray:
+        if self._left == 0:
+            self._action, self._left = self.policy.act(obs), self.repeat
+        self._left -= 1
+        return self._action
+
+
+def frame_skip_of(policy) -> int:
+    """The frame skip an exported policy was trained with (1 for built-in ones)."""
+    return int((getattr(policy, "metadata", {}).get("env") or {}).get("frame_skip", 1))

@@ -68,6 +68,7 @@ EVALUATE = ["evaluate", "--policy", "random", "--episodes", "1", "--max-steps", 
 RENDER = ["render", "--policy", "random", "--out", "{tmp}/gait.gif", "--max-steps", "2", "--quiet"]
 OBS_STATS = ["obs-stats", "--out", "{tmp}/stats", "--steps", "10"]
 PLOT = ["plot", "{run}", "--out", "{tmp}/curves.png"]
+FALLS = ["falls", "--policy", "zero", "--episodes", "1", "--out", "{tmp}/falls", "--quiet"]
 
 # (command line, the value the error line must name)
 CASES = [
@@ -102,6 +103,11 @@ CASES = [
     (OBS_STATS + ["--out", "{file}"], "{file}"),  # was FileExistsError
     (OBS_STATS + ["--policy", "nowhere"], "'nowhere'"),  # was a traceback
     (OBS_STATS[:-1] + ["10000000000000"], "10000000000000"),  # 3 PiB of features: was a MemoryError traceback
+    (FALLS + ["--horizon", "0"], "'0'"),
+    (FALLS + ["--skip-start", "-1"], "'-1'"),
+    (FALLS + ["--ranks", "2"], "--ranks 2"),  # more ranks than episodes
+    (FALLS + ["--out", UNWRITABLE], UNWRITABLE),
+    (FALLS + ["--policy", "nowhere"], "'nowhere'"),
     (["bench", "env", "--seed", "-1"], "'-1'"),
     (["bench", "env", "--accuracies", "0.03", "0"], "'0'"),
     (["bench", "memory", "--max-obstacles", "-1"], "'-1'"),
