@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
 
 def relaunch_under_mpirun(args) -> int:
     """Run this same evaluation as ``args.ranks`` MPI processes; mpirun's exit status."""
-    from .mpirun import MpirunNotFound, run_under_mpirun
+    from .mpirun import relaunch
 
     cli_args = ["evaluate", "--policy", args.policy, "--episodes", args.episodes, "--difficulty", args.difficulty,
                 "--max-obstacles", args.max_obstacles, "--accuracy", repr(args.accuracy),
@@ -46,12 +46,7 @@ def relaunch_under_mpirun(args) -> int:
                 "--ranks", args.ranks]
     if args.out is not None:
         cli_args += ["--out", args.out.resolve()]
-    if args.quiet:
-        cli_args.append("--quiet")
-    try:
-        return run_under_mpirun("evaluate", args.ranks, cli_args)
-    except MpirunNotFound as err:
-        raise SystemExit(f"l2run evaluate: {err}") from None
+    return relaunch("evaluate", args.ranks, cli_args, args.quiet)
 
 
 def run(args) -> int:

@@ -180,15 +180,10 @@ def plot(path: Path, fall_profile, names, units, title: str, shown: int = SHOWN)
 
 
 def _relaunch(args) -> int:
-    from .mpirun import MpirunNotFound, run_under_mpirun
+    from .mpirun import relaunch
 
-    cli_args = ["falls", "--policy", args.policy, "--out", Path(args.out).resolve(), "--episodes", args.episodes,
-                "--seed", args.seed, "--horizon", args.horizon, "--skip-start", args.skip_start,
-                "--difficulty", args.difficulty, "--max-obstacles", args.max_obstacles,
-                "--accuracy", repr(args.accuracy), "--ranks", args.ranks]
-    if args.quiet:
-        cli_args.append("--quiet")
-    try:
-        return run_under_mpirun("falls", args.ranks, cli_args)
-    except MpirunNotFound as err:
-        raise SystemExit(f"l2run falls: {err}") from None
+    return relaunch("falls", args.ranks, [
+        "falls", "--policy", args.policy, "--out", Path(args.out).resolve(), "--episodes", args.episodes,
+        "--seed", args.seed, "--horizon", args.horizon, "--skip-start", args.skip_start,
+        "--difficulty", args.difficulty, "--max-obstacles", args.max_obstacles,
+        "--accuracy", repr(args.accuracy), "--ranks", args.ranks], args.quiet)

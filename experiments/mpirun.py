@@ -133,3 +133,14 @@ def run_under_mpirun(command_name: str, ranks: int, cli_args: Sequence[str]) -> 
     if code != 0:
         print(f"l2run {command_name}: mpirun exited with status {code}; see the messages above", file=sys.stderr)
     return code if code >= 0 else 128 - code
+
+
+def relaunch(command_name: str, ranks: int, cli_args: Sequence[str], quiet: bool = False) -> int:
+    """``run_under_mpirun`` for a command that re-launches itself with ``--ranks``
+    (``--quiet`` appended when set); no mpirun ends in one line naming the command."""
+    cli_args = [*cli_args, "--quiet"] if quiet else list(cli_args)
+    try:
+        return run_under_mpirun(command_name, ranks, cli_args)
+    except MpirunNotFound as err:
+        raise SystemExit(f"l2run {command_name}: {err}") from None
+
