@@ -3,6 +3,7 @@
     l2run render --policy runs/round2 --out gait.gif --seed 0
     l2run render --policy random --out gait.gif --every 1 --fps 50 --width 960 --height 540
     l2run render --policy runs/round2 --frame 150 --out frame.png     # one step, 1280 x 720
+    l2run render --policy runs/round2 --seed 106 --last 1.5 --every 1 --out fall.gif   # a fall, slowed 4x
 
 Bones come from the model's own meshes, muscles are coloured by activation
 (blue inactive, red active), the far (left) leg is drawn darker and behind.
@@ -15,7 +16,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .cli_types import accuracy, int_in, non_negative_int, obstacle_count, output_file, positive_int
+from .cli_types import accuracy, float_in, int_in, non_negative_int, obstacle_count, output_file, positive_int
 
 #: Image sizes when --width/--height are not given.
 GIF_SIZE = (640, 360)
@@ -46,6 +47,9 @@ def add_parser(subparsers) -> None:
                         help=f"image width in pixels (default {GIF_SIZE[0]}; {STILL_SIZE[0]} with --frame)")
     parser.add_argument("--height", type=int_in(MIN_SIZE, MAX_SIZE), default=None,
                         help=f"image height in pixels (default {GIF_SIZE[1]}; {STILL_SIZE[1]} with --frame)")
+    parser.add_argument("--last", type=float_in(0.0, 10.0, include_high=True), default=None, metavar="SECONDS",
+                        help="draw only the episode's last SECONDS (e.g. 1.5: the steps before a fall, "
+                             "which `l2run falls` profiles); the whole episode is still simulated")
     parser.add_argument("--frame", type=non_negative_int, default=None, metavar="N",
                         help="write only the state after step N (0: the initial pose) as an image "
                              "(--fps and --every do not apply)")
@@ -68,6 +72,8 @@ def _check_args(args) -> tuple[int, int]:
     if not 0 < args.fps <= MAX_FPS:
         _fail(f"--fps must be in (0, {MAX_FPS:g}], got {args.fps:g} (GIF viewers stretch delays under "
               "20 ms; draw fewer steps with --every to play faster)")
+    if args.frame is not None and args.last is not None:
+        _fail(f"--last {args.last:g} draws a GIF and --frame {args.frame} one still; give one of them")
     if args.frame is not None and not args.frame <= args.max_steps:
         _fail(f"--frame must be in [0, --max-steps={args.max_steps}], got {args.frame}")
     default = STILL_SIZE if args.frame is not None else GIF_SIZE
@@ -153,13 +159,21 @@ def run(args) -> int:
               f"simulation {stats.simulate_s:.1f} s, meshes {stats.setup_s:.1f} s, drawing {ms_per_frame:.0f} ms")
         return 0
     speed = args.every * args.fps * STEP_SECONDS  # simulated seconds per second of GIF
-    print(f"wrote {args.out}: {stats.frames} frames {size[0]}x{size[1]} at {args.fps:g} fps, every "
+    shown = "" if args.last is None else f" (the last {args.last:g} s of {stats.steps} steps)"
+    print(f"wrote {args.out}: {stats.frames} frames{shown} {size[0]}x{size[1]} at {args.fps:g} fps, every "
           f"{args.every} step(s) ({speed:.2g}x real time), {args.out.stat().st_size / 1e6:.1f} MB")
     print(f"time {stats.total_s:.1f} s: simulation {stats.simulate_s:.1f} s ({ms_per_step:.1f} ms/step), "
           f"meshes {stats.setup_s:.1f} s, drawing {stats.draw_s:.1f} s ({ms_per_frame:.1f} ms/frame), "
           f"GIF encoding {stats.encode_s:.1f} s ({1000 * stats.encode_s / max(1, stats.frames):.1f} ms/frame); "
           f"{stats.frames / max(stats.total_s, 1e-9):.1f} frames/s overall")
     return 0
+
+
+def _steps(seconds: float) -> int:
+    """10 ms steps in ``seconds``, at least one."""
+    from l2run.constants import STEP_SECONDS
+
+    return max(1, round(seconds / STEP_SECONDS))
 
 
 def _render_gif(args, env, policy, size, action_repeat, title):
@@ -173,7 +187,8 @@ def _render_gif(args, env, policy, size, action_repeat, title):
     try:
         return render_gif(env, policy.act, args.out, seed=args.seed, every=args.every, fps=args.fps, size=size,
                           action_repeat=action_repeat, title=title,
-                          progress=(lambda step: bar.update(1)) if bar is not None else None)
+                          progress=(lambda step: bar.update(1)) if bar is not None else None,
+                          last_steps=None if args.last is None else _steps(args.last))
     finally:
         if bar is not None:
             bar.close()

@@ -58,6 +58,18 @@ def test_episode_that_falls_ends_with_the_fall(tmp_path, capsys):
     assert len(gif_frames(out)[1]) == math.ceil(steps / 10)
 
 
+def test_last_seconds_are_the_last_frames_of_the_whole_episode(tmp_path, capsys):
+    """--last draws only the end (a fall): the same pixels as the end of the full GIF."""
+    full, last = tmp_path / "full.gif", tmp_path / "last.gif"
+    assert main(["render", "--policy", "zero", "--out", str(full), "--every", "1", *FAST]) == 0
+    assert main(["render", "--policy", "zero", "--out", str(last), "--every", "1", "--last", "0.3", *FAST]) == 0
+    _, full_frames, _ = gif_frames(full)
+    _, last_frames, _ = gif_frames(last)
+    assert len(last_frames) == 30 and len(full_frames) > 60
+    assert all(np.array_equal(a, b) for a, b in zip(last_frames, full_frames[-30:]))
+    assert "30 frames (the last 0.3 s of" in capsys.readouterr().out
+
+
 def test_frame_writes_one_png(tmp_path, capsys):
     out = tmp_path / "frame.png"
     assert main(["render", "--policy", "random", "--out", str(out), "--frame", "7", "--accuracy", "3e-2",
@@ -102,6 +114,9 @@ def test_exported_policy_on_its_training_env(tmp_path, capsys):
         (["--accuracy", "0"], "argument --accuracy: expected a number in (0, 1)"),
         (["--max-obstacles", "-1"], "argument --max-obstacles: expected an integer in [0, 100]"),
         (["--frame", "20", "--max-steps", "10"], "--frame must be in"),
+        (["--last", "0"], "argument --last: expected a number in (0, 10], got '0'"),
+        (["--last", "nan"], "argument --last: expected a number in (0, 10], got 'nan'"),
+        (["--last", "1", "--frame", "3"], "--last 1 draws a GIF and --frame 3 one still"),
         (["--out", "{tmp}/missing/gait.gif"], "missing' does not exist"),
         (["--out", "{tmp}"], "not a directory"),
         (["--out", "{tmp}/gait.png"], "--out must end in .gif"),

@@ -6,6 +6,7 @@ such as the feature observation are fine): frames are drawn from
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import os
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Tuple
 
+
+import opensim
 
 from .gif import GifWriter
 from .scene import SkeletonRenderer
@@ -97,18 +100,23 @@ def _end(state: _Step) -> str:
 
 def render_gif(env, act: Callable, out: os.PathLike, seed: int = 0, every: int = 2, fps: float = 25.0,
                size: Tuple[int, int] = (640, 360), action_repeat: int = 1, title: Optional[str] = None,
-               progress: Optional[Callable[[int], None]] = None) -> RenderStats:
+               progress: Optional[Callable[[int], None]] = None, last_steps: Optional[int] = None) -> RenderStats:
     """Run one episode (course seed ``seed``) and write it to the GIF ``out``.
 
     act: obs -> action (the policy). Frames show the state after steps
     ``every``, ``2 every``, ... and after the last step: ``ceil(steps /
-    every)`` frames. progress: called with the step number after each step.
+    every)`` frames. ``last_steps``: only the frames of the episode's last
+    ``last_steps`` steps (``frame_count(last_steps, every)`` frames), such as
+    the second before a fall (copies of their states are held until the
+    episode ends, then drawn).
+    progress: called with the step number after each step.
     """
     total_started = time.perf_counter()
     sim = env.unwrapped.sim
     stats = RenderStats(0, 0, TIME_LIMIT, 0.0)
     renderer = None
     writer = None
+    held = None if last_steps is None else collections.deque(maxlen=frame_count(last_steps, every))
     try:
         for state in _run(env, act, seed, action_repeat, stats):
             if renderer is None:
@@ -120,15 +128,14 @@ def render_gif(env, act: Callable, out: os.PathLike, seed: int = 0, every: int =
                 progress(state.step)
             if state.step == 0 or not (state.step % every == 0 or state.done):
                 continue
-            started = time.perf_counter()
-            image = renderer.draw(sim.state, sim.course.obstacles, title=title, note=_caption_note(state))
-            drawn = time.perf_counter()
-            writer.append(image)
-            stats.draw_s += drawn - started
-            stats.encode_s += time.perf_counter() - drawn
-            stats.frames += 1
+            if held is not None:  # a copy of the state is cheap; drawing it is not
+                held.append((opensim.State(sim.state), _caption_note(state)))
+            else:
+                _draw(renderer, writer, sim.state, sim.course.obstacles, title, _caption_note(state), stats)
             if state.done:
                 stats.end, stats.sim_error = _end(state), state.sim_error
+        for copy, note in held or ():
+            _draw(renderer, writer, copy, sim.course.obstacles, title, note, stats)
         started = time.perf_counter()
         writer.close()
         stats.encode_s += time.perf_counter() - started
@@ -139,6 +146,18 @@ def render_gif(env, act: Callable, out: os.PathLike, seed: int = 0, every: int =
     stats.distance = float(sim.pelvis_x)
     stats.total_s = time.perf_counter() - total_started
     return stats
+
+
+def _draw(renderer: SkeletonRenderer, writer: GifWriter, state, obstacles, title, note: str,
+          stats: RenderStats) -> None:
+    """Draw ``state`` and append it to the GIF, timing both."""
+    started = time.perf_counter()
+    image = renderer.draw(state, obstacles, title=title, note=note)
+    drawn = time.perf_counter()
+    writer.append(image)
+    stats.draw_s += drawn - started
+    stats.encode_s += time.perf_counter() - drawn
+    stats.frames += 1
 
 
 def render_still(env, act: Callable, out: os.PathLike, step: int, seed: int = 0,
