@@ -139,10 +139,10 @@ def profile(traces: Sequence[Trace], horizon: int, skip_start: int) -> FallProfi
         ends = sorted({t.result.end for t in traces})
         raise ValueError(f"no episode ended in a fall ({len(traces)} ended by: {', '.join(ends)}); "
                          "nothing to profile")
-    steady = [t.signals[skip_start:len(t.signals) - (0 if t.result.end == TIME_LIMIT else horizon)]
+    pieces = [t.signals[skip_start:len(t.signals) - (0 if t.result.end == TIME_LIMIT else horizon)]
               for t in traces]
-    steady = np.concatenate([s for s in steady if len(s)], axis=0) if any(len(s) for s in steady) else None
-    if steady is None:
+    pieces = [piece for piece in pieces if len(piece)]
+    if not pieces:
         raise ValueError(f"no steady step: every episode ended within {skip_start} + {horizon} steps of its "
                          "start; lower --skip-start or --horizon")
     width = falls[0].signals.shape[1]
@@ -150,6 +150,7 @@ def profile(traces: Sequence[Trace], horizon: int, skip_start: int) -> FallProfi
     for row, trace in zip(windows, falls):
         last = trace.signals[-horizon:]
         row[horizon - len(last):] = last
+    steady = np.concatenate(pieces, axis=0)
     mean, std = steady.mean(axis=0), steady.std(axis=0)
     std[std <= 1e-9 * np.maximum(1.0, np.abs(mean))] = 0.0  # rounding noise of a constant (a course's psoas)
     return FallProfile(horizon, mean, std, len(steady), windows, [t.result for t in falls])
