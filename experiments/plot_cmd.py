@@ -65,6 +65,9 @@ def add_parser(subparsers) -> None:
                         help="output PNG (default: curves.png)")
     parser.add_argument("--at", nargs="+", default=None, metavar="STEPS",
                         help="also print the runs side by side at these simulator steps (e.g. 250k 1M)")
+    parser.add_argument("--over", default=None, metavar="STEPS",
+                        help=f"with --at, average over the STEPS simulator steps before each mark (e.g. 1M: "
+                             f"a long line's slope) instead of the last {AT_WINDOW} iterations")
     parser.add_argument("--until", default=None, metavar="STEPS",
                         help="plot only up to this many simulator steps (e.g. 1.5M)")
     parser.add_argument("--no-parent", dest="parent", action="store_false",
@@ -76,9 +79,12 @@ def run(args) -> int:
     try:
         marks = [parse_steps(text) for text in args.at] if args.at else []
         until = parse_steps(args.until, "--until") if args.until is not None else None
+        over = parse_steps(args.over, "--over") if args.over is not None else None
+        if over is not None and not marks:
+            raise PlotError(f"--over {args.over} averages the --at table; give --at STEPS as well")
         path = plot_runs(args.runs, args.out, until, parent=args.parent)
         if marks:
-            print(compare_at(args.runs, marks, parent=args.parent))
+            print(compare_at(args.runs, marks, parent=args.parent, over=over))
     except PlotError as err:
         print(f"l2run plot: error: {err}", file=sys.stderr)
         return 2
@@ -99,8 +105,11 @@ def parse_steps(text: str, option: str = "--at") -> int:
     return int(value)
 
 
-def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW, parent: bool = True) -> str:
-    """A table of each run at each mark; runs that have not reached a mark show '-'.
+def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_WINDOW, parent: bool = True,
+               over: Optional[int] = None) -> str:
+    """A table of each run at each mark, each value the mean of the last ``window``
+    iterations up to the mark, or with ``over`` of the iterations within ``over``
+    simulator steps before it; runs that have not reached a mark show '-'.
     Simulator steps/s compare runs that shared the machine with equal load (two
     lines trained side by side): a setting's training throughput."""
     runs = [load_progress(d, parent) for d in run_dirs]
@@ -109,17 +118,18 @@ def compare_at(run_dirs: Sequence[Path], marks: Sequence[int], window: int = AT_
                (LENGTH_COLUMN, "length", "{:.0f}"), ("perf/steps_per_s", "steps/s", "{:.0f}"),
                ("time/elapsed_s", "wall h", "{:.2f}"))
     width = max(len(n) for n in names)
-    lines = [f"at equal simulator steps (mean of the last {window} iterations before each mark):",
+    averaged = f"the last {window} iterations" if over is None else f"the {_short(over)} steps"
+    lines = [f"at equal simulator steps (mean of {averaged} before each mark):",
              f"  {'steps':>8s}  {'run':{width}s} " + " ".join(f"{title:>10s}" for _, title, _ in columns)]
     for mark in marks:
         for data, name in zip(runs, names):
             x = data[X_COLUMN]
             before = np.flatnonzero(x <= mark)
             reached = before.size > 0 and _reached(x, before[-1], mark)
-            rows = before[-window:]
+            rows = before[-window:] if over is None else before[x[before] > mark - over]
             values = []
             for column, _, fmt in columns:
-                if not reached or column not in data:
+                if not reached or column not in data or rows.size == 0:
                     values.append("-")
                     continue
                 value = data[column][rows[-1]] / 3600 if column == "time/elapsed_s" else np.nanmean(data[column][rows])

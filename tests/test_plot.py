@@ -85,6 +85,18 @@ def test_at_prints_runs_side_by_side_at_equal_simulator_steps(tmp_path, capsys):
     assert table[("1k", "a")] == ["-"] * 5  # a stopped at 500 steps: not reached
 
 
+def test_over_averages_the_steps_before_each_mark(tmp_path, capsys):
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)  # distance 0.5 per 100 steps
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--at", "500", "--over", "250"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "at equal simulator steps (mean of the 250 steps before each mark):"
+    assert lines[2].split()[:3] == ["500", "a", "2.00"]  # iterations at 300, 400, 500 steps: 1.5, 2, 2.5
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--at", "500", "--over", "50"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split()[2] == "2.50"  # the mark's own iteration
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--over", "1M"]) == 2
+    assert "--over 1M averages the --at table; give --at STEPS as well" in capsys.readouterr().err
+
+
 def test_at_rejects_what_is_not_a_step_count(tmp_path, capsys):
     a = fake_run(tmp_path / "a", 1.0, with_distance=True)
     assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--at", "lots"]) == 2
