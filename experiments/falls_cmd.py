@@ -53,17 +53,17 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from .evaluation import policy_env_config
-    from .policies import check_policy_spec
+    from .policies import BUILTIN_POLICIES, check_policy_spec
 
     if args.ranks > args.episodes:
         raise SystemExit(f"l2run falls: --ranks {args.ranks} is more than --episodes {args.episodes}; "
                          "expected at most one rank per episode")
     try:
         check_policy_spec(args.policy)
+        # random and zero ignore what they observe, and the profile reads the features
+        observe = {"features": True} if args.policy in BUILTIN_POLICIES else {}
         config = policy_env_config(args.policy, difficulty=args.difficulty, max_obstacles=args.max_obstacles,
-                                   integrator_accuracy=args.accuracy)
-        if args.policy in ("random", "zero"):  # they ignore what they observe; the profile needs the features
-            config.features = True
+                                   integrator_accuracy=args.accuracy, **observe)
     except (ValueError, FileNotFoundError) as err:
         raise SystemExit(f"l2run falls: {err}") from err
     if args.ranks > 1 and not launched_by_mpirun():
