@@ -134,3 +134,20 @@ def mirror_batch(batch: Batch, mirrored_observations: np.ndarray, symmetry: Symm
         advantages=np.concatenate([batch.advantages, batch.advantages]),
         returns=np.concatenate([batch.returns, batch.returns]),
     )
+
+
+def mirror_log_prob_gap(batch: Batch) -> float:
+    """How far from symmetric the acting policy is, in nats: the mean log-probability
+    of the real actions minus that of their mirror images (each under the acting
+    policy), over a batch from :func:`mirror_batch` (real half, then mirrored half).
+
+    About 0 when the policy acts alike on both sides. A gait that leads with one
+    leg makes its mirrored actions unlikely: the mirrored half is then far off
+    policy, and PPO's ratio on it leaves the clip range within a few gradient
+    steps (the runner's line at 14.3M steps: about 10 nats, and an approx KL of
+    3e9 in its first mirrored update; docs/training.md, "Levers").
+    """
+    half = len(batch.log_probs) // 2
+    return float(np.mean(batch.log_probs[:half], dtype=np.float64)
+                 - np.mean(batch.log_probs[half:], dtype=np.float64))
+

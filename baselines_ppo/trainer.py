@@ -23,7 +23,7 @@ from baselines_ppo.normalizers import ObservationNormalizer, RewardNormalizer
 from baselines_ppo.numpy_policy import NumpyActorCritic
 from baselines_ppo.policy import ActorCritic
 from baselines_ppo.rollout import Collector, RolloutStats
-from baselines_ppo.symmetry import Symmetry, mirror_batch
+from baselines_ppo.symmetry import Symmetry, mirror_batch, mirror_log_prob_gap
 from baselines_ppo.tf_util import FlatParameters
 
 
@@ -135,6 +135,8 @@ def run_iteration(state: Iterations) -> Optional[PolicySnapshot]:
     lr = config.learning_rate_at(counters.timesteps)
     warming_up = counters.value_warmup_left > 0
     diagnostics = update(learner, batch, lr, state.rng, critic_only=warming_up, minibatch_size=minibatch_size)
+    if config.mirror_augmentation:
+        diagnostics["mirror_logp_gap"] = mirror_log_prob_gap(batch)
     if warming_up:
         counters.value_warmup_left -= 1
         if counters.value_warmup_left == 0:  # the actor's first steps: plain bias-corrected Adam
@@ -255,8 +257,9 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     logger.store("rollout/sim_errors", rollout.sim_errors, reduce="sum")
     logger.store("losses/policy", diagnostics["policy_loss"])
     logger.store("losses/value", diagnostics["value_loss"])
-    for key in ("approx_kl", "entropy", "clipfrac", "epochs", "grad_norm"):
-        logger.store(f"train/{key}", diagnostics[key])
+    for key in ("approx_kl", "entropy", "clipfrac", "epochs", "grad_norm", "mirror_logp_gap"):
+        if key in diagnostics:  # mirror_logp_gap: with mirror augmentation only
+            logger.store(f"train/{key}", diagnostics[key])
     # over the training batch: with mirror augmentation, the mirrored states (V of the mirrored
     # state against the original's target) count too, since the critic is trained on them
     logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))
