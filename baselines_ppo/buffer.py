@@ -53,6 +53,7 @@ class Batch:
     values: np.ndarray  # (T,) float32, V(s_t) at collection time
     advantages: np.ndarray  # (T,) float32, normalised if requested
     returns: np.ndarray  # (T,) float32, value targets (raw advantages + values)
+    mirrored_observations: Optional[np.ndarray] = None  # (T, obs_size): for PPOConfig.symmetry_coef
 
 
 class RolloutBuffer:

@@ -116,6 +116,16 @@ class PPOConfig:
     the clipping act per step as without mirroring). The observation statistics
     (if normalize_observations) are fed both halves, since the networks see both."""
 
+    symmetry_coef: float = 0.0
+    """Weight of a mirror-symmetry loss on the mean action (Yu, Turk and Liu 2018,
+    "Learning Symmetric and Low-Energy Locomotion"): adds
+    ``symmetry_coef * mean_s sum_i (mu(s) - mirror(mu(mirror(s))))_i^2`` to the loss,
+    pulling the policy toward acting alike on both sides. Unlike
+    mirror_augmentation it uses no importance ratio, so it can be turned on in a
+    line whose policy is already lopsided (there, mirrored actions are ~10 nats
+    off policy and the augmented update blows up: docs/training.md, "Levers").
+    0: off. Needs the env's Symmetry, like mirror_augmentation; not both at once."""
+
     normalize_observations: bool = False
     """Running mean/std normalisation of observations (merged across ranks, saved
     with the weights). Off by default because l2run hand-normalises its features."""
@@ -205,6 +215,10 @@ class PPOConfig:
         for name in ("normalize_observations", "normalize_advantages", "normalize_rewards", "mirror_augmentation"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be true or false")
+        if not _is_real(self.symmetry_coef) or self.symmetry_coef < 0:
+            fail("symmetry_coef", "must be a number >= 0 (0: off)")
+        if self.symmetry_coef > 0 and self.mirror_augmentation:
+            fail("symmetry_coef", "and mirror_augmentation both ask for symmetry; turn one of them off")
         for name in ("value_warmup_iterations", "snapshot_every", "keep_snapshots", "snapshot_keep_every"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
                 fail(name, "must be a non-negative integer")

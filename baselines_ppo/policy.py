@@ -124,6 +124,25 @@ class ActorCritic(tf.Module):
         }
         return flat, stats
 
+    @tf.function
+    def symmetry_loss_and_gradient(self, obs, mirrored_obs, act_perm, act_sign):
+        """The mirror-symmetry loss of Yu, Turk and Liu (2018) and its flat gradient.
+
+        obs, mirrored_obs (B, obs_size) float32: states and their mirror images, both
+        normalised alike; act_perm (act_size,) int32 and act_sign (act_size,) float32:
+        the action mirror. Loss: mean over the batch of the squared distance between
+        mu(s) and the mirror of mu(mirror(s)), 0 for a policy that acts alike on both
+        sides. A function of its own so that PPO's loss (and a run without this
+        term) stays as it was, bit for bit.
+        """
+        with tf.GradientTape() as tape:
+            mirrored_mean = tf.gather(self.mean_action(mirrored_obs), act_perm, axis=1) * act_sign
+            loss = tf.reduce_mean(tf.reduce_sum(tf.square(self.mean_action(obs) - mirrored_mean), axis=-1))
+        grads = tape.gradient(loss, self.parameters)
+        flat = tf.concat([tf.reshape(g if g is not None else tf.zeros_like(v), [-1])
+                          for g, v in zip(grads, self.parameters)], axis=0)
+        return flat, loss
+
     # --- weights as numpy ------------------------------------------------------
 
     def get_weights(self) -> Dict[str, np.ndarray]:

@@ -81,15 +81,21 @@ class Learner:
                                                     config.obs_clip)
         self.reward_normalizer = RewardNormalizer(config.normalize_rewards, config.gamma, config.reward_clip)
 
+    def action_mirror(self) -> Tuple[tf.Tensor, tf.Tensor]:
+        """The symmetry's action permutation and signs as tensors (the symmetry loss's arguments)."""
+        return (tf.constant(self.symmetry.act_perm, tf.int32), tf.constant(self.symmetry.act_sign, tf.float32))
+
 
 def check_symmetry(config: PPOConfig, symmetry: Optional[Symmetry]) -> None:
-    """ValueError if mirror augmentation is asked for without a symmetry to apply."""
+    """ValueError if mirror augmentation or the symmetry loss is asked for without a symmetry to apply."""
     if symmetry is not None and not isinstance(symmetry, Symmetry):
         raise TypeError(f"symmetry must be a baselines_ppo.symmetry.Symmetry, got {type(symmetry).__name__}")
-    if config.mirror_augmentation and symmetry is None:
-        raise ValueError("ppo.mirror_augmentation is on but no symmetry was given: pass "
-                         "train(..., symmetry=Symmetry(obs_perm, act_perm, ...)) for an env with a left-right "
-                         "mirror, or turn mirror_augmentation off")
+    for name, on in (("mirror_augmentation", config.mirror_augmentation),
+                     ("symmetry_coef", config.symmetry_coef > 0)):
+        if on and symmetry is None:
+            raise ValueError(f"ppo.{name} is on but no symmetry was given: pass "
+                             "train(..., symmetry=Symmetry(obs_perm, act_perm, ...)) for an env with a left-right "
+                             f"mirror, or turn {name} off")
 
 
 def start_episodes(collector: Collector, learner: Learner, seed: Optional[int]) -> None:
@@ -175,12 +181,17 @@ def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
         # normalised with the statistics the real samples were normalised with (before the update below)
         mirrored = learner.obs_normalizer(mirrored_raw)
         raw = np.concatenate([raw, mirrored_raw])  # the networks train on both halves
+    symmetry_images = None
+    if config.symmetry_coef > 0:  # the states' mirror images for the symmetry loss, normalised as they were
+        symmetry_images = learner.obs_normalizer(learner.symmetry.mirror_observations(stats.raw_observations))
     learner.obs_normalizer.update(raw, comm)
     learner.reward_normalizer.update(buffer.rewards, buffer.terminated | buffer.truncated, comm)
     batch = buffer.finish(stats.last_value, config.gamma, config.lam, config.normalize_advantages,
                           config.reward_scale, comm=comm, rewards=learner.reward_normalizer(buffer.rewards))
     if mirrored is not None:
         batch = mirror_batch(batch, mirrored, learner.symmetry, acting)
+    if symmetry_images is not None:
+        batch.mirrored_observations = symmetry_images.astype(batch.observations.dtype)
     return batch, stats, acting
 
 
@@ -207,6 +218,11 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
                 batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
                 batch.advantages[idx], batch.returns[idx], *coefficients)
             grad = grad.numpy()
+            if config.symmetry_coef > 0 and not critic_only:
+                symmetry_grad, symmetry_loss = model.symmetry_loss_and_gradient(
+                    batch.observations[idx], batch.mirrored_observations[idx], *learner.action_mirror())
+                grad = grad + np.float32(config.symmetry_coef) * symmetry_grad.numpy()
+                stats = dict(stats, symmetry_loss=symmetry_loss)
             if critic_only:
                 grad = np.where(learner.critic_mask, grad, 0.0).astype(grad.dtype)
             params, norm = learner.adam.step(params, grad, lr, config.max_grad_norm)
@@ -260,6 +276,8 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     for key in ("approx_kl", "entropy", "clipfrac", "epochs", "grad_norm", "mirror_logp_gap"):
         if key in diagnostics:  # mirror_logp_gap: with mirror augmentation only
             logger.store(f"train/{key}", diagnostics[key])
+    if "symmetry_loss" in diagnostics:  # with PPOConfig.symmetry_coef (not in value warm-up)
+        logger.store("losses/symmetry", diagnostics["symmetry_loss"])
     # over the training batch: with mirror augmentation, the mirrored states (V of the mirrored
     # state against the original's target) count too, since the critic is trained on them
     logger.store("train/explained_var", explained_variance(batch.values, batch.returns, comm))

@@ -162,9 +162,9 @@ def test_mirror_batch_is_generic():
         buffer.add(raw[t], actions[t], log_probs[t], values[t], reward=float(t), terminated=t == 3, truncated=False)
     batch = buffer.finish(0.0, 0.9, 0.9, normalize_advantages=False)
     doubled = mirror_batch(batch, TOY_SYMMETRY.mirror_observations(raw), TOY_SYMMETRY, acting)
-    assert {name: getattr(doubled, name).shape[0] for name in vars(doubled)} == dict.fromkeys(vars(batch), 8)
-    assert {name: getattr(doubled, name).dtype for name in vars(doubled)} == \
-        {name: getattr(batch, name).dtype for name in vars(batch)}
+    arrays = [name for name in vars(batch) if name != "mirrored_observations"]  # that one: the symmetry loss's
+    assert {name: getattr(doubled, name).shape[0] for name in arrays} == dict.fromkeys(arrays, 8)
+    assert {name: getattr(doubled, name).dtype for name in arrays} == {name: getattr(batch, name).dtype for name in arrays}
     np.testing.assert_allclose(doubled.log_probs[4:], acting.log_prob(TOY_SYMMETRY.mirror_observations(raw),
                                                                       TOY_SYMMETRY.mirror_actions(batch.actions)),
                                rtol=1e-6)
@@ -262,3 +262,76 @@ def test_l2run_symmetry_matches_observation_mirror(features, size):
     np.testing.assert_array_equal(symmetry.mirror_observations(x), expected)
     assert symmetry.act_perm.tolist() == list(range(9, 18)) + list(range(9))
     np.testing.assert_array_equal(symmetry.act_sign, np.ones(18))
+
+
+# --- the symmetry loss (PPOConfig.symmetry_coef) ----------------------------------------
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(symmetry_coef=-0.1), "symmetry_coef must be a number >= 0"),
+    (dict(symmetry_coef=float("nan")), "symmetry_coef must be a number >= 0"),
+    (dict(symmetry_coef=0.5, mirror_augmentation=True), "both ask for symmetry; turn one of them off"),
+])
+def test_a_bad_symmetry_coef_is_a_clear_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        config(**{"mirror_augmentation": False, **changes})
+
+
+def test_the_symmetry_loss_needs_a_symmetry():
+    with pytest.raises(ValueError, match="ppo.symmetry_coef is on but no symmetry was given"):
+        learner_for(config(mirror_augmentation=False, symmetry_coef=0.5), symmetry=None)
+
+
+def symmetry_loss_by_hand(acting, observations, mirrored):
+    mirrored_mean = TOY_SYMMETRY.mirror_actions(acting.mean_action(mirrored.astype(np.float64)))
+    return float(np.mean(np.sum((acting.mean_action(observations.astype(np.float64)) - mirrored_mean) ** 2, axis=-1)))
+
+
+def test_the_symmetry_loss_is_the_mean_squared_asymmetry_of_the_mean_action():
+    cfg = config(mirror_augmentation=False, symmetry_coef=1.0, normalize_observations=True)
+    learner, batch, stats, acting, rms_before = collected(cfg, iterations=2)
+    assert len(batch.observations) == T  # not doubled
+    std = np.sqrt(rms_before["var"] + 1e-8)
+    expected_mirrored = np.clip((TOY_SYMMETRY.mirror_observations(stats.raw_observations) - rms_before["mean"]) / std,
+                                -cfg.obs_clip, cfg.obs_clip)
+    np.testing.assert_allclose(batch.mirrored_observations, expected_mirrored, rtol=1e-5, atol=1e-5)
+    _, loss = learner.model.symmetry_loss_and_gradient(batch.observations, batch.mirrored_observations,
+                                                       *learner.action_mirror())
+    expected = symmetry_loss_by_hand(acting, batch.observations, batch.mirrored_observations)
+    assert expected > 0 and float(loss) == pytest.approx(expected, rel=1e-4)
+    # a mirrored state's mirror is the state itself: the loss is symmetric in the two
+    _, swapped = learner.model.symmetry_loss_and_gradient(batch.mirrored_observations, batch.observations,
+                                                          *learner.action_mirror())
+    assert float(swapped) == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_symmetry_loss_makes_the_policy_more_symmetric():
+    """The same batch and update with and without the term: only with it does the
+    mean action's asymmetry fall, and PPO's own loss is computed as before."""
+    from baselines_ppo.trainer import update
+
+    asymmetry = {}
+    for coef in (0.0, 5.0):
+        cfg = config(mirror_augmentation=False, symmetry_coef=coef)
+        learner, batch, _, acting, _ = collected(cfg)
+        if batch.mirrored_observations is None:  # off: build the mirror images to measure with
+            batch.mirrored_observations = TOY_SYMMETRY.mirror_observations(batch.observations)
+        before = symmetry_loss_by_hand(acting, batch.observations, batch.mirrored_observations)
+        diagnostics = update(learner, batch, 3e-3, np.random.default_rng(0))
+        after = symmetry_loss_by_hand(learner.model.numpy_policy(), batch.observations, batch.mirrored_observations)
+        asymmetry[coef] = after / before
+        assert ("symmetry_loss" in diagnostics) == (coef > 0)
+    assert asymmetry[5.0] < 0.5 * asymmetry[0.0]
+
+
+def test_training_with_the_symmetry_loss_logs_it(tmp_path):
+    import csv
+
+    from baselines_ppo.run import train
+
+    train(lambda rank: ToyEnv(), config(mirror_augmentation=False, symmetry_coef=0.5), tmp_path, iterations=2,
+          progress="none", tensorboard=False, symmetry=TOY_SYMMETRY)
+    with open(tmp_path / "progress.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(row["losses/symmetry"]) > 0 for row in rows)
+    assert "train/mirror_logp_gap" not in rows[0]
