@@ -214,7 +214,8 @@ def _train_on(env, spec: RunSpec, rng: np.random.Generator, seed: int, stop: Sto
         raise TypeError(f"baselines_ppo trains envs with a Box action space, got {env.action_space}")
     comm, size = spec.comm, mpi.size(spec.comm)
     collector = Collector(env)
-    learner = Learner(spec.config, collector.observation_size, collector.action_size, rng, comm, spec.symmetry)
+    learner = Learner(spec.config, collector.observation_size, collector.action_size, rng, comm, spec.symmetry,
+                      action_bounds=(collector.action_low, collector.action_high))
     broadcast_parameters(learner.flat, comm=comm)
     start = _decided_by_root(lambda: find_start(spec, collector), comm)  # the same on every rank, or the same error
     if start.checkpoint is not None:

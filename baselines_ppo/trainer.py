@@ -64,11 +64,14 @@ class Learner:
     rank 0's initial weights (:func:`baselines_ppo.tf_util.broadcast_parameters`)."""
 
     def __init__(self, config: PPOConfig, observation_size: int, action_size: int,
-                 rng: np.random.Generator, comm=None, symmetry: Optional[Symmetry] = None):
+                 rng: np.random.Generator, comm=None, symmetry: Optional[Symmetry] = None,
+                 action_bounds: Optional[Tuple[np.ndarray, np.ndarray]] = None):
         check_symmetry(config, symmetry)
         if symmetry is not None:
             symmetry.check_sizes(observation_size, action_size)
         self.config, self.symmetry, self.comm = config, symmetry, comm
+        #: the env's (low, high) action bounds, which the symmetry loss clips the mean action to
+        self.action_bounds = action_bounds or (np.full(action_size, -np.inf), np.full(action_size, np.inf))
         self.model = ActorCritic(observation_size, action_size, config.hidden_sizes, config.activation,
                                  config.init_log_std, rng)
         self.flat = FlatParameters(self.model.parameters)
@@ -81,9 +84,12 @@ class Learner:
                                                     config.obs_clip)
         self.reward_normalizer = RewardNormalizer(config.normalize_rewards, config.gamma, config.reward_clip)
 
-    def action_mirror(self) -> Tuple[tf.Tensor, tf.Tensor]:
-        """The symmetry's action permutation and signs as tensors (the symmetry loss's arguments)."""
-        return (tf.constant(self.symmetry.act_perm, tf.int32), tf.constant(self.symmetry.act_sign, tf.float32))
+    def symmetry_arguments(self) -> Tuple[tf.Tensor, ...]:
+        """The action mirror (permutation, signs) and the action bounds as tensors:
+        the last arguments of ``ActorCritic.symmetry_loss_and_gradient``."""
+        low, high = self.action_bounds
+        return (tf.constant(self.symmetry.act_perm, tf.int32), tf.constant(self.symmetry.act_sign, tf.float32),
+                tf.constant(low, tf.float32), tf.constant(high, tf.float32))
 
 
 def check_symmetry(config: PPOConfig, symmetry: Optional[Symmetry]) -> None:
@@ -220,7 +226,7 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
             grad = grad.numpy()
             if config.symmetry_coef > 0 and not critic_only:
                 symmetry_grad, symmetry_loss = model.symmetry_loss_and_gradient(
-                    batch.observations[idx], batch.mirrored_observations[idx], *learner.action_mirror())
+                    batch.observations[idx], batch.mirrored_observations[idx], *learner.symmetry_arguments())
                 grad = grad + np.float32(config.symmetry_coef) * symmetry_grad.numpy()
                 stats = dict(stats, symmetry_loss=symmetry_loss)
             if critic_only:

@@ -296,13 +296,32 @@ def test_the_symmetry_loss_is_the_mean_squared_asymmetry_of_the_mean_action():
                                 -cfg.obs_clip, cfg.obs_clip)
     np.testing.assert_allclose(batch.mirrored_observations, expected_mirrored, rtol=1e-5, atol=1e-5)
     _, loss = learner.model.symmetry_loss_and_gradient(batch.observations, batch.mirrored_observations,
-                                                       *learner.action_mirror())
+                                                       *learner.symmetry_arguments())
     expected = symmetry_loss_by_hand(acting, batch.observations, batch.mirrored_observations)
     assert expected > 0 and float(loss) == pytest.approx(expected, rel=1e-4)
     # a mirrored state's mirror is the state itself: the loss is symmetric in the two
     _, swapped = learner.model.symmetry_loss_and_gradient(batch.mirrored_observations, batch.observations,
-                                                          *learner.action_mirror())
+                                                          *learner.symmetry_arguments())
     assert float(swapped) == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_symmetry_loss_compares_the_actions_the_env_applies():
+    """With bounds, the means are clipped first: a difference beyond the bounds costs nothing."""
+    from baselines_ppo.trainer import Learner
+
+    cfg = config(mirror_augmentation=False, symmetry_coef=1.0)
+    learner, batch, _, acting, _ = collected(cfg)
+    bounded = Learner(cfg, 4, 2, np.random.default_rng(0), symmetry=TOY_SYMMETRY,
+                      action_bounds=(np.full(2, -0.01), np.full(2, 0.02)))
+    bounded.flat.set(learner.flat.get())
+    _, loss = bounded.model.symmetry_loss_and_gradient(batch.observations, batch.mirrored_observations,
+                                                       *bounded.symmetry_arguments())
+    clip = lambda a: np.clip(a, -0.01, 0.02)  # noqa: E731
+    mean = acting.mean_action(batch.observations.astype(np.float64))
+    mirrored = TOY_SYMMETRY.mirror_actions(clip(acting.mean_action(batch.mirrored_observations.astype(np.float64))))
+    expected = float(np.mean(np.sum((clip(mean) - mirrored) ** 2, axis=-1)))
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+    assert expected < symmetry_loss_by_hand(acting, batch.observations, batch.mirrored_observations)
 
 
 def test_the_symmetry_loss_makes_the_policy_more_symmetric():
