@@ -43,6 +43,8 @@ PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("clip fraction", (("train/clipfrac", ""),)),
     ("explained variance", (("train/explained_var", ""),)),
     ("learning rate", (("train/lr", ""),)),
+    ("symmetry loss (ppo.symmetry_coef)", (("losses/symmetry", ""),)),
+    ("mirrored actions: log-prob gap (nats)", (("train/mirror_logp_gap", ""),)),
     ("throughput (simulator steps/s)", (("perf/steps_per_s", ""),)),
 )
 X_COLUMN = "time/timesteps"

@@ -141,3 +141,10 @@ def test_wall_time_adds_up_along_a_line_of_runs():
 
     elapsed = np.array([10.0, 20.0, 5.0, np.nan, 15.0, 3.0, 4.0])  # runs of 20 s, 15 s, then the branch
     np.testing.assert_array_equal(line_wall_time(elapsed), [10, 20, 25, np.nan, 35, 38, 39])
+
+
+def test_symmetry_panels_appear_only_for_runs_that_log_them():
+    run = {"time/timesteps": np.array([100.0, 200.0]), "losses/symmetry": np.array([5.3, 5.2]),
+           "train/mirror_logp_gap": np.array([np.nan, np.nan])}
+    titles = [title for title, _ in panels_for([run])]
+    assert titles == ["symmetry loss (ppo.symmetry_coef)"]  # the gap column holds no number
