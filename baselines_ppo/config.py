@@ -119,7 +119,8 @@ class PPOConfig:
     symmetry_coef: float = 0.0
     """Weight of a mirror-symmetry loss on the mean action (Yu, Turk and Liu 2018,
     "Learning Symmetric and Low-Energy Locomotion"): adds
-    ``symmetry_coef * mean_s sum_i (mu(s) - mirror(mu(mirror(s))))_i^2`` to the loss,
+    ``symmetry_coef * mean_s sum_i (clip(mu(s)) - mirror(clip(mu(mirror(s)))))_i^2``
+    to the loss (clip: to the env's action bounds, as the env applies them),
     pulling the policy toward acting alike on both sides. Unlike
     mirror_augmentation it uses no importance ratio, so it can be turned on in a
     line whose policy is already lopsided (there, mirrored actions are ~10 nats

@@ -150,4 +150,3 @@ def mirror_log_prob_gap(batch: Batch) -> float:
     half = len(batch.log_probs) // 2
     return float(np.mean(batch.log_probs[:half], dtype=np.float64)
                  - np.mean(batch.log_probs[half:], dtype=np.float64))
-

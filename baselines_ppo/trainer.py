@@ -224,7 +224,7 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
                 batch.observations[idx], batch.actions[idx], batch.log_probs[idx],
                 batch.advantages[idx], batch.returns[idx], *coefficients)
             grad = grad.numpy()
-            if config.symmetry_coef > 0 and not critic_only:
+            if config.symmetry_coef > 0:  # in value warm-up too (logged alike); the mask below zeroes it
                 symmetry_grad, symmetry_loss = model.symmetry_loss_and_gradient(
                     batch.observations[idx], batch.mirrored_observations[idx], *learner.symmetry_arguments())
                 grad = grad + np.float32(config.symmetry_coef) * symmetry_grad.numpy()
@@ -282,7 +282,7 @@ def log_iteration(logger: Logger, counters: Counters, rollout: RolloutStats, bat
     for key in ("approx_kl", "entropy", "clipfrac", "epochs", "grad_norm", "mirror_logp_gap"):
         if key in diagnostics:  # mirror_logp_gap: with mirror augmentation only
             logger.store(f"train/{key}", diagnostics[key])
-    if "symmetry_loss" in diagnostics:  # with PPOConfig.symmetry_coef (not in value warm-up)
+    if "symmetry_loss" in diagnostics:  # with PPOConfig.symmetry_coef
         logger.store("losses/symmetry", diagnostics["symmetry_loss"])
     # over the training batch: with mirror augmentation, the mirrored states (V of the mirrored
     # state against the original's target) count too, since the critic is trained on them
