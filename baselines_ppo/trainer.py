@@ -70,8 +70,12 @@ class Learner:
         if symmetry is not None:
             symmetry.check_sizes(observation_size, action_size)
         self.config, self.symmetry, self.comm = config, symmetry, comm
-        #: the env's (low, high) action bounds, which the symmetry loss clips the mean action to
-        self.action_bounds = action_bounds or (np.full(action_size, -np.inf), np.full(action_size, np.inf))
+        low, high = action_bounds or (np.full(action_size, -np.inf), np.full(action_size, np.inf))
+        #: the last arguments of ``ActorCritic.symmetry_loss_and_gradient``: the action mirror
+        #: (permutation, signs) and the env's action bounds, which the loss clips the mean action to
+        self.symmetry_arguments = None if symmetry is None else (
+            tf.constant(symmetry.act_perm, tf.int32), tf.constant(symmetry.act_sign, tf.float32),
+            tf.constant(low, tf.float32), tf.constant(high, tf.float32))
         self.model = ActorCritic(observation_size, action_size, config.hidden_sizes, config.activation,
                                  config.init_log_std, rng)
         self.flat = FlatParameters(self.model.parameters)
@@ -83,13 +87,6 @@ class Learner:
         self.obs_normalizer = ObservationNormalizer(observation_size, config.normalize_observations,
                                                     config.obs_clip)
         self.reward_normalizer = RewardNormalizer(config.normalize_rewards, config.gamma, config.reward_clip)
-
-    def symmetry_arguments(self) -> Tuple[tf.Tensor, ...]:
-        """The action mirror (permutation, signs) and the action bounds as tensors:
-        the last arguments of ``ActorCritic.symmetry_loss_and_gradient``."""
-        low, high = self.action_bounds
-        return (tf.constant(self.symmetry.act_perm, tf.int32), tf.constant(self.symmetry.act_sign, tf.float32),
-                tf.constant(low, tf.float32), tf.constant(high, tf.float32))
 
 
 def check_symmetry(config: PPOConfig, symmetry: Optional[Symmetry]) -> None:
@@ -182,22 +179,20 @@ def collect(collector: Collector, learner: Learner, buffer: RolloutBuffer,
     stats = collector.collect(acting, learner.obs_normalizer, buffer, rng)
     raw = stats.raw_observations
     mirrored = None
-    if config.mirror_augmentation:
+    if config.mirror_augmentation or config.symmetry_coef > 0:
         mirrored_raw = learner.symmetry.mirror_observations(raw)
         # normalised with the statistics the real samples were normalised with (before the update below)
         mirrored = learner.obs_normalizer(mirrored_raw)
-        raw = np.concatenate([raw, mirrored_raw])  # the networks train on both halves
-    symmetry_images = None
-    if config.symmetry_coef > 0:  # the states' mirror images for the symmetry loss, normalised as they were
-        symmetry_images = learner.obs_normalizer(learner.symmetry.mirror_observations(stats.raw_observations))
+        if config.mirror_augmentation:
+            raw = np.concatenate([raw, mirrored_raw])  # the networks train on both halves
     learner.obs_normalizer.update(raw, comm)
     learner.reward_normalizer.update(buffer.rewards, buffer.terminated | buffer.truncated, comm)
     batch = buffer.finish(stats.last_value, config.gamma, config.lam, config.normalize_advantages,
                           config.reward_scale, comm=comm, rewards=learner.reward_normalizer(buffer.rewards))
-    if mirrored is not None:
+    if config.mirror_augmentation:
         batch = mirror_batch(batch, mirrored, learner.symmetry, acting)
-    if symmetry_images is not None:
-        batch.mirrored_observations = symmetry_images.astype(batch.observations.dtype)
+    elif mirrored is not None:  # the symmetry loss's mirror images of the states
+        batch.mirrored_observations = mirrored.astype(batch.observations.dtype)
     return batch, stats, acting
 
 
@@ -226,7 +221,7 @@ def update(learner: Learner, batch: Batch, lr: float, rng: np.random.Generator,
             grad = grad.numpy()
             if config.symmetry_coef > 0:  # in value warm-up too (logged alike); the mask below zeroes it
                 symmetry_grad, symmetry_loss = model.symmetry_loss_and_gradient(
-                    batch.observations[idx], batch.mirrored_observations[idx], *learner.symmetry_arguments())
+                    batch.observations[idx], batch.mirrored_observations[idx], *learner.symmetry_arguments)
                 grad = grad + np.float32(config.symmetry_coef) * symmetry_grad.numpy()
                 stats = dict(stats, symmetry_loss=symmetry_loss)
             if critic_only:

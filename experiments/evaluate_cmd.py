@@ -9,7 +9,7 @@ episodes are split over N processes, with the same per-seed scores as one.
 from __future__ import annotations
 
 from .cli_types import accuracy, non_negative_int, obstacle_count, output_file, positive_int
-from .mpirun import launched_by_mpirun
+from .mpirun import check_ranks_for_episodes, launched_by_mpirun
 
 
 def add_parser(subparsers) -> None:
@@ -54,9 +54,7 @@ def run(args) -> int:
     from .policies import check_policy_spec
 
     # Single values are checked as the command line is parsed (experiments.cli_types).
-    if args.ranks > args.episodes:  # a rank without an episode only costs a process
-        raise SystemExit(f"l2run evaluate: --ranks {args.ranks} is more than --episodes {args.episodes}; "
-                         "expected at most one rank per episode")
+    check_ranks_for_episodes("evaluate", args.ranks, args.episodes)
     try:
         check_policy_spec(args.policy)
         config = policy_env_config(  # reads the policy file: a bad one fails here, before mpirun

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli_types import accuracy, non_negative_int, obstacle_count, output_dir, positive_int
-from .mpirun import launched_by_mpirun
+from .mpirun import check_ranks_for_episodes, launched_by_mpirun
 
 #: Signals drawn in falls.png and listed on screen.
 SHOWN = 12
@@ -55,9 +55,7 @@ def run(args) -> int:
     from .evaluation import policy_env_config
     from .policies import BUILTIN_POLICIES, check_policy_spec
 
-    if args.ranks > args.episodes:
-        raise SystemExit(f"l2run falls: --ranks {args.ranks} is more than --episodes {args.episodes}; "
-                         "expected at most one rank per episode")
+    check_ranks_for_episodes("falls", args.ranks, args.episodes)
     try:
         check_policy_spec(args.policy)
         # random and zero ignore what they observe, and the profile reads the features

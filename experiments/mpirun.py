@@ -144,3 +144,9 @@ def relaunch(command_name: str, ranks: int, cli_args: Sequence[str], quiet: bool
     except MpirunNotFound as err:
         raise SystemExit(f"l2run {command_name}: {err}") from None
 
+
+def check_ranks_for_episodes(command_name: str, ranks: int, episodes: int) -> None:
+    """One line, before anything starts, when a command would give a rank no episode to run."""
+    if ranks > episodes:  # a rank without an episode only costs a process
+        raise SystemExit(f"l2run {command_name}: --ranks {ranks} is more than --episodes {episodes}; "
+                         "expected at most one rank per episode")

@@ -214,13 +214,14 @@ def make_env_fn(config):
 
 def symmetry_for(config):
     """The env's left-right symmetry when ppo.mirror_augmentation or ppo.symmetry_coef asks for one, else None."""
-    asking = "mirror_augmentation = false" if config.ppo.mirror_augmentation else (
-        "symmetry_coef = 0" if config.ppo.symmetry_coef > 0 else None)
-    if asking is None:
+    asking = [(name, off) for name, off, on in (("mirror_augmentation", "false", config.ppo.mirror_augmentation),
+                                                ("symmetry_coef", "0", config.ppo.symmetry_coef > 0)) if on]
+    if not asking:
         return None
     if config.gym_id is not None:
-        raise UsageError(f"ppo.{asking.split()[0]} needs a left-right symmetry of the env, and none is known for "
-                         f"gym_id = {config.gym_id!r} (only L2Run has one); set {asking}")
+        name, off = asking[0]
+        raise UsageError(f"ppo.{name} needs a left-right symmetry of the env, and none is known for "
+                         f"gym_id = {config.gym_id!r} (only L2Run has one); set {name} = {off}")
     from experiments.envs import env_symmetry
 
     return env_symmetry(config.env)

@@ -181,10 +181,14 @@ def test_the_mirror_gap_measures_how_much_less_likely_the_mirrored_actions_are()
 
     assert mirror_log_prob_gap(batch([-1.0, -2.0, -5.0, -6.0])) == 4.0  # real -1.5, mirrored -5.5
     assert mirror_log_prob_gap(batch([-3.0, -3.0])) == 0.0
-    # a batch from the trainer: the real half under the acting policy against the mirrored half
-    _, doubled, _, acting, _ = collected(config())
-    assert mirror_log_prob_gap(doubled) == pytest.approx(
-        float(np.mean(doubled.log_probs[:T], dtype=np.float64) - np.mean(doubled.log_probs[T:], dtype=np.float64)))
+    # a batch from the trainer: the acting policy's log-probabilities of the actions it took,
+    # against those of their mirror images in the mirrored states, computed here from scratch
+    _, doubled, stats, acting, _ = collected(config())
+    observations = doubled.observations[:T].astype(np.float64)
+    actions = doubled.actions[:T].astype(np.float64)
+    real = acting.log_prob(observations, actions)
+    mirrored = acting.log_prob(TOY_SYMMETRY.mirror_observations(observations), TOY_SYMMETRY.mirror_actions(actions))
+    assert mirror_log_prob_gap(doubled) == pytest.approx(float(real.mean() - mirrored.mean()), rel=1e-4, abs=1e-4)
 
 
 def test_training_with_mirroring_logs_the_gap(tmp_path):
@@ -296,12 +300,12 @@ def test_the_symmetry_loss_is_the_mean_squared_asymmetry_of_the_mean_action():
                                 -cfg.obs_clip, cfg.obs_clip)
     np.testing.assert_allclose(batch.mirrored_observations, expected_mirrored, rtol=1e-5, atol=1e-5)
     _, loss = learner.model.symmetry_loss_and_gradient(batch.observations, batch.mirrored_observations,
-                                                       *learner.symmetry_arguments())
+                                                       *learner.symmetry_arguments)
     expected = symmetry_loss_by_hand(acting, batch.observations, batch.mirrored_observations)
     assert expected > 0 and float(loss) == pytest.approx(expected, rel=1e-4)
     # a mirrored state's mirror is the state itself: the loss is symmetric in the two
     _, swapped = learner.model.symmetry_loss_and_gradient(batch.mirrored_observations, batch.observations,
-                                                          *learner.symmetry_arguments())
+                                                          *learner.symmetry_arguments)
     assert float(swapped) == pytest.approx(expected, rel=1e-4)
 
 
@@ -315,7 +319,7 @@ def test_the_symmetry_loss_compares_the_actions_the_env_applies():
                       action_bounds=(np.full(2, -0.01), np.full(2, 0.02)))
     bounded.flat.set(learner.flat.get())
     _, loss = bounded.model.symmetry_loss_and_gradient(batch.observations, batch.mirrored_observations,
-                                                       *bounded.symmetry_arguments())
+                                                       *bounded.symmetry_arguments)
     clip = lambda a: np.clip(a, -0.01, 0.02)  # noqa: E731
     mean = acting.mean_action(batch.observations.astype(np.float64))
     mirrored = TOY_SYMMETRY.mirror_actions(clip(acting.mean_action(batch.mirrored_observations.astype(np.float64))))

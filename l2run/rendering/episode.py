@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Tuple
 
-
 import opensim
 
 from .gif import GifWriter
