@@ -20,9 +20,11 @@ No MPI, no TensorFlow: ``l2run train`` checks the lock before starting mpirun.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -88,7 +90,47 @@ def busy_message(run_dir) -> str:
         holder = ""
     held_by = f", held by {holder}" if holder else ""
     return (f"another training job is using {run_dir} (lock file {path}{held_by}); "
-            "stop it or choose another --run-dir")
+            f"stop it (l2run stop {run_dir}) or choose another --run-dir")
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """The process holding a run directory's lock (a job's rank 0), as it named itself."""
+
+    pid: int
+    host: str
+
+    @property
+    def on_this_host(self) -> bool:
+        return self.host == socket.gethostname()
+
+
+def holder_of(run_dir, settle: float = 2.0) -> Optional[Holder]:
+    """The live process holding ``run_dir``'s lock, or None when no job holds it.
+
+    Probes the lock as :func:`check_unlocked` does. A job that took the lock an
+    instant ago may not have written its name yet (``acquire`` truncates, then
+    writes): the file is read again for up to ``settle`` seconds. RunDirBusy if
+    the holder still names nobody (not a lock file this module wrote).
+    """
+    try:
+        check_unlocked(run_dir)
+        return None
+    except RunDirBusy:
+        pass
+    deadline = time.monotonic() + settle
+    while True:
+        try:
+            text = lock_path(run_dir).read_text()
+        except OSError:
+            text = ""
+        match = re.match(r"pid (\d+) on (\S+) since ", text)
+        if match:
+            return Holder(pid=int(match.group(1)), host=match.group(2))
+        if time.monotonic() > deadline:
+            raise RunDirBusy(f"{lock_path(run_dir)} is locked by a process that does not name itself "
+                             f"(it reads {text.strip()!r})")
+        time.sleep(0.05)
 
 
 def check_unlocked(run_dir) -> None:

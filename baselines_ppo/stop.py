@@ -10,13 +10,34 @@ before the first iteration ("stopped before the first iteration; nothing to
 save") and after every iteration (save, then return).
 
 A second SIGINT, SIGTERM or SIGHUP raises KeyboardInterrupt: the user insists.
-SIGUSR1 never does (it is what mpirun forwards, possibly more than once).
+SIGUSR1 never does (it is what mpirun forwards, possibly more than once), so it
+is also what ``l2run stop`` sends to a job's rank 0 (:data:`SAVE_AND_STOP`):
+sent twice, it still saves.
 """
 from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+
+#: The signal that asks a training process to save and stop, however often it is sent.
+SAVE_AND_STOP = signal.SIGUSR1
+
+
+def catches_stop(pid: int) -> Optional[bool]:
+    """Whether process ``pid`` has a handler for :data:`SAVE_AND_STOP` (Linux
+    /proc); None if it cannot be told (no /proc, no such process). A process
+    without one would be killed by it, not stopped."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split(":", 1)[1].strip(), 16) & (1 << (SAVE_AND_STOP - 1)))
+    return None
 
 
 class StopRequest:
@@ -36,7 +57,7 @@ class StopRequest:
         self.requested = True
 
     def _handle(self, signum, frame):
-        if self.requested and signum != signal.SIGUSR1:
+        if self.requested and signum != SAVE_AND_STOP:
             raise KeyboardInterrupt
         self.request()
 

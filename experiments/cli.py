@@ -14,6 +14,7 @@ from baselines_ppo.threads import limit_threads
 #: subcommand modules, in the order ``l2run --help`` lists them.
 COMMAND_MODULES = (
     "experiments.train_cmd",
+    "experiments.stop_cmd",
     "experiments.evaluate_cmd",
     "experiments.compare_cmd",
     "experiments.select_cmd",

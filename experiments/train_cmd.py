@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from baselines_ppo.stop import SAVE_AND_STOP, catches_stop
 from experiments.cli_types import positive_int
 from experiments.mpirun import (MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command,
                                 private_shared_memory)
@@ -314,7 +315,7 @@ def _run_and_forward_stops(args, config, run_dir: Path, command: List[str], env:
                  "yet, nothing is); Ctrl-C again to abort now")
             # a rank still starting Python would die of SIGUSR1: wait (briefly) until each has its handler
             wait_for_stop_handlers(process.pid, expected=args.ranks if args.hostfile is None else None)
-            process.send_signal(signal.SIGUSR1)
+            process.send_signal(SAVE_AND_STOP)
         else:
             process.send_signal(signal.SIGTERM)
 
@@ -383,7 +384,7 @@ def _stop_when_launcher_dies(launcher_pid: int):
     pr_set_pdeathsig = 1
 
     def preexec():
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGUSR1), 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, int(SAVE_AND_STOP), 0, 0, 0)
         if os.getppid() != launcher_pid:  # the launcher died before prctl: stop at once
             os._exit(1)
     return preexec
@@ -418,7 +419,7 @@ def _local_ranks(mpirun_pid: int) -> Optional[dict]:
                 continue
         except (OSError, ValueError):
             continue
-        found[int(entry.name)] = bool(int(fields.get("SigCgt", "0"), 16) & (1 << (signal.SIGUSR1 - 1)))
+        found[int(entry.name)] = bool(catches_stop(int(entry.name)))
     return found
 
 

@@ -260,7 +260,7 @@ def test_a_run_dir_locked_by_another_job_fails_fast_and_is_left_untouched(tmp_pa
         before = files_of(run_dir)
         message = (rf"another training job is using {re.escape(str(run_dir))} \(lock file "
                    rf"{re.escape(str(run_dir / '.lock'))}, held by pid {pid} on .*\); "
-                   r"stop it or choose another --run-dir")
+                   rf"stop it \(l2run stop {re.escape(str(run_dir))}\) or choose another --run-dir")
         with pytest.raises(RunDirBusy, match=message):
             run_training(no_env, small_config(), run_dir, iterations=4, resume=True, progress="none")
         assert files_of(run_dir) == before

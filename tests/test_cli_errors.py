@@ -108,6 +108,8 @@ CASES = [
     (FALLS + ["--ranks", "2"], "--ranks 2"),  # more ranks than episodes
     (FALLS + ["--out", UNWRITABLE], UNWRITABLE),
     (FALLS + ["--policy", "nowhere"], "'nowhere'"),
+    (["stop", "{tmp}/nowhere"], "nowhere"),
+    (["stop", "{file}"], "{file}"),  # a file, not a run directory
     (["bench", "env", "--seed", "-1"], "'-1'"),
     (["bench", "env", "--accuracies", "0.03", "0"], "'0'"),
     (["bench", "memory", "--max-obstacles", "-1"], "'-1'"),

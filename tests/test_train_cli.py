@@ -243,7 +243,8 @@ def test_a_second_job_on_a_live_run_dir_fails_fast_and_touches_nothing(tmp_path)
                          "--iterations", 4, "--quiet", timeout=60)
             assert busy.returncode == 2, busy.stderr[-3000:]
             assert f"l2run train: error: {expected}" in busy.stderr, busy.stderr[-3000:]
-            assert "stop it or choose another --run-dir" in busy.stderr and "mpirun" not in busy.stderr
+            assert f"stop it (l2run stop {run_dir}) or choose another --run-dir" in busy.stderr
+            assert "mpirun" not in busy.stderr
         # ranks that mpirun starts directly skip the preflight: rank 0's lock check ends both ranks
         direct = subprocess.run(
             [str(MPIRUN), "-np", "2", "--oversubscribe", sys.executable, "-m", "mpi4py", "-m", "experiments.cli",
