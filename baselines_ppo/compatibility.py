@@ -51,8 +51,14 @@ def check_compatible(data: CheckpointData, config: PPOConfig, task: Optional[Map
             raise CheckpointError(
                 f"checkpoint {data.path} was trained with {key} = {saved[key]}, but this run has "
                 f"{key} = {wanted}; resume with the checkpoint's settings or pick another run directory")
+    return setting_changes(data.config, config)
+
+
+def setting_changes(recorded: Mapping[str, Any], config: PPOConfig) -> List[str]:
+    """"key: old -> new" for each PPO setting of ``config`` that differs from the
+    ``recorded`` one (a PPOConfig.to_dict() from a checkpoint), sorted by key."""
     # A setting newer than the checkpoint's code was at its default then.
-    recorded = {**PPOConfig().to_dict(), **data.config}
+    recorded = {**PPOConfig().to_dict(), **recorded}
     return [f"{key}: {recorded[key]!r} -> {value!r}" for key, value in sorted(config.to_dict().items())
             if recorded[key] != value]
 

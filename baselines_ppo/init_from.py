@@ -24,6 +24,16 @@ The new run records where it came from in ``lineage.json`` and copies the
 parent's training curve (rows up to the branch point, its own parents' first)
 to ``parent_progress.csv``, so ``l2run plot`` can draw the whole line even
 after the parent directory is gone.
+
+``lineage.json`` is the parent's link (``init_from``, ``kind``, ``iteration``,
+``timesteps``) and, for a checkpoint, the settings that differ from the
+parent's (``changes``: "key: old -> new", empty when none do), with every
+earlier link in ``ancestors`` (oldest first). Why the chain: a line carried from
+machine to machine is continued with ``--init-from`` from its committed
+checkpoint each time, and each link would otherwise forget where the line
+itself began (a run started from an exported policy, a branch with another
+setting). A checkpoint link without changes *continues* the line: the same
+training in another directory, so :func:`line_start` looks through it.
 """
 from __future__ import annotations
 
@@ -56,6 +66,8 @@ class InitSource:
     checkpoint: Optional[CheckpointData] = None
     policy: Optional[ExportedPolicy] = None
     parent_rows: str = ""  # CSV text: the parent's curve up to the branch point (header included)
+    ancestors: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # the parent's own links, oldest first
+    changes: Optional[List[str]] = None  # settings of the new run that differ from a checkpoint's (None: not compared)
 
     @property
     def kind(self) -> str:
@@ -84,9 +96,44 @@ class InitSource:
         return self.checkpoint.task if self.checkpoint is not None else None
 
     def lineage(self) -> Dict[str, Any]:
-        """What ``lineage.json`` says of the parent."""
-        return {"init_from": str(self.path), "kind": self.kind, "iteration": self.iteration,
-                "timesteps": self.timesteps}
+        """What ``lineage.json`` says: the parent's link, then its ancestors (module docstring)."""
+        link: Dict[str, Any] = {"init_from": str(self.path), "kind": self.kind, "iteration": self.iteration,
+                                "timesteps": self.timesteps}
+        if self.changes is not None:
+            link["changes"] = list(self.changes)
+        if self.ancestors:
+            link["ancestors"] = list(self.ancestors)
+        return link
+
+
+def continues(link: Dict[str, Any]) -> bool:
+    """Whether a lineage link is the same training going on: a checkpoint with no
+    setting changed (links written before ``changes`` existed never are)."""
+    return link.get("kind") == "checkpoint" and link.get("changes") == []
+
+
+def read_lineage(run_dir) -> Optional[Dict[str, Any]]:
+    """``run_dir/lineage.json`` (None if the run did not start from another, or it is unreadable)."""
+    try:
+        lineage = json.loads((Path(run_dir) / LINEAGE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return lineage if isinstance(lineage, dict) else None
+
+
+def line_start(run_dir) -> int:
+    """The iteration at which ``run_dir``'s line began: that of its newest link
+    that does not continue (a policy, or a checkpoint with a setting changed),
+    looking through continuations; 0 when every link continues (or there is none).
+    The rows of parent_progress.csv after it are the line's own, before it its parents'."""
+    lineage = read_lineage(run_dir)
+    if lineage is None:
+        return 0
+    links = [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
+    for link in reversed(links):
+        if not continues(link):
+            return int(link.get("iteration", 0))
+    return 0
 
 
 def load_init_source(path) -> InitSource:
@@ -100,23 +147,31 @@ def load_init_source(path) -> InitSource:
         raise CheckpointError(f"init_from {path}: no such file or directory (expected a checkpoint directory, "
                               "a run directory or an exported policy .npz)")
     try:
-        if path.is_dir() and any((path / name).exists() for name in CHECKPOINT_FILES if name != "config.json"):
-            data = load_checkpoint(path)
-            return InitSource(path, checkpoint=data, parent_rows=_parent_rows(path.parent.parent, data.iteration))
-        if path.is_dir():
-            latest = latest_checkpoint(path)
-            if latest is not None:
-                data = load_checkpoint(latest)
-                return InitSource(latest, checkpoint=data, parent_rows=_parent_rows(path, data.iteration))
-            policy_path = find_policy(path)
+        is_checkpoint = path.is_dir() and any((path / name).exists() for name in CHECKPOINT_FILES
+                                              if name != "config.json")
+        latest = latest_checkpoint(path) if path.is_dir() and not is_checkpoint else None
+        if is_checkpoint:
+            source, parent_dir = InitSource(path, checkpoint=load_checkpoint(path)), path.parent.parent
+        elif latest is not None:
+            source, parent_dir = InitSource(latest, checkpoint=load_checkpoint(latest)), path
         else:
-            policy_path = path
-        policy = load_policy(policy_path)
+            policy_path = find_policy(path) if path.is_dir() else path
+            source, parent_dir = InitSource(policy_path, policy=load_policy(policy_path)), policy_path.parent
     except (FileNotFoundError, PolicyFileError) as err:
         raise CheckpointError(f"init_from {path}: {err}") from None
-    source = InitSource(policy_path, policy=policy)
-    source.parent_rows = _parent_rows(policy_path.parent, source.iteration)
+    source.parent_rows = _parent_rows(parent_dir, source.iteration)
+    source.ancestors = _ancestors(parent_dir, source.iteration)
     return source
+
+
+def _ancestors(run_dir: Path, iteration: int) -> List[Dict[str, Any]]:
+    """The links of the run in ``run_dir`` (oldest first) if it started before
+    ``iteration``, the parent's point: only then is it the parent's own history
+    (as for its curve, :func:`_parent_rows`)."""
+    lineage = read_lineage(run_dir)
+    if lineage is None or int(lineage.get("iteration", 0)) >= iteration:
+        return []
+    return [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
 
 
 def check_fits(source: InitSource, config: PPOConfig, observation_size: int, action_size: int,

@@ -34,7 +34,7 @@ from gymnasium import spaces
 from baselines_ppo import mpi, snapshots
 from baselines_ppo.checkpoint import (CheckpointData, CheckpointError, check_can_start, clean_abandoned,
                                       find_resume_point, save_checkpoint, set_aside_earlier_run, set_aside_skipped)
-from baselines_ppo.compatibility import check_compatible, task_changes
+from baselines_ppo.compatibility import check_compatible, setting_changes, task_changes
 from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import BEST_POLICY_FILE, POLICY_FILE, atomic_write_bytes, export_policy
 from baselines_ppo.init_from import InitSource, check_fits, load_init_source, policy_weights, write_lineage
@@ -326,6 +326,8 @@ def find_start(spec: RunSpec, collector: Collector) -> StartPoint:
         if other_task:
             notes.append(f"init_from {source.path} was trained on another task ({', '.join(other_task)}); "
                          "training it on this run's")
+        if source.checkpoint is not None:  # lineage.json records them: none means the line goes on
+            start.changes = source.changes = other_task + setting_changes(source.checkpoint.config, spec.config)
     aside = set_aside_skipped(run_dir, point) if data is not None else None
     for path, why in point.skipped if aside is not None else ():
         notes.append(f"WARNING: skipped checkpoint {path.name}: {why}; moved it into {aside}, with a "
@@ -383,6 +385,10 @@ def _report_start(logger: Logger, spec: RunSpec, start: StartPoint, size: int, w
     if source is not None:
         logger.message(f"new run from {source.kind} {source.path} (iteration {source.iteration}, "
                        f"{source.timesteps} steps)")
+        if start.changes:
+            logger.message("settings changed from the parent: " + "; ".join(start.changes))
+        elif source.changes == []:
+            logger.message("no setting changed from the parent: the run continues its line")
         if warmup:
             logger.message(f"the exported policy has no value network: the first {warmup} iteration(s) train "
                            "the value network alone (ppo.value_warmup_iterations)")

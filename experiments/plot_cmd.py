@@ -18,7 +18,9 @@ A run started with ``l2run train --init-from`` carries its parent's curve
 (``parent_progress.csv``, rows up to the branch point): it is drawn before the
 run's own, fainter, on the same step axis (the counters go on from the
 parent's), and ``--at`` and the wall time count the whole line. ``--no-parent``
-draws the run's own iterations only.
+draws the run's own iterations only. A run that continues a line from its
+checkpoint with no setting changed (``lineage.json``: a line carried to another
+machine) is that line: the rows since the line began are drawn as the run's own.
 """
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--until", default=None, metavar="STEPS",
                         help="plot only up to this many simulator steps (e.g. 1.5M)")
     parser.add_argument("--no-parent", dest="parent", action="store_false",
-                        help="leave out the parent's curve of a run started with --init-from")
+                        help="leave out the parent's curve of a run started with --init-from (a line "
+                             "continued with no setting changed keeps its own earlier rows)")
     parser.set_defaults(func=run)
 
 
@@ -161,10 +164,13 @@ def _short(steps: int) -> str:
 def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
     """Columns of ``run_dir/progress.csv`` as float arrays (NaN where empty).
 
-    parent=True: the parent's curve of a run started with --init-from comes first
-    (``PARENT_COLUMN`` marks its rows) and the run's wall time goes on from the parent's.
+    The rows of parent_progress.csv after the line's start (:func:`line_start`:
+    a run continued from its own checkpoint, on another machine say, goes on
+    the same line) are the run's own. parent=True: the parent's curve before
+    that comes first (``PARENT_COLUMN`` marks its rows), and in any case the
+    wall time goes on from the earlier runs'.
     """
-    from baselines_ppo.init_from import PARENT_PROGRESS_FILE
+    from baselines_ppo.init_from import PARENT_PROGRESS_FILE, line_start
     from baselines_ppo.progress import PROGRESS_CSV, as_float, read_progress
 
     path = Path(run_dir) / PROGRESS_CSV
@@ -176,12 +182,17 @@ def load_progress(run_dir: Path, parent: bool = False) -> Dict[str, np.ndarray]:
     if X_COLUMN not in header:
         raise PlotError(f"{path} has no {X_COLUMN} column: not written by l2run train")
     parent_rows: List[Dict[str, str]] = []
-    if parent and (Path(run_dir) / PARENT_PROGRESS_FILE).is_file():
-        parent_header, parent_rows = read_progress(Path(run_dir) / PARENT_PROGRESS_FILE)
+    if (Path(run_dir) / PARENT_PROGRESS_FILE).is_file():
+        parent_header, earlier = read_progress(Path(run_dir) / PARENT_PROGRESS_FILE)
+        start = line_start(run_dir)
+        parent_rows = [row for row in earlier if as_float(row.get("time/iteration")) <= start]
+        rows = [row for row in earlier if as_float(row.get("time/iteration")) > start] + rows
         header = header + [key for key in parent_header if key not in header]
+        if not parent:
+            parent_rows = []
     data = {key: np.array([as_float(row.get(key)) for row in parent_rows + rows]) for key in header}
     data[PARENT_COLUMN] = np.array([1.0] * len(parent_rows) + [0.0] * len(rows))
-    if parent_rows and "time/elapsed_s" in data:
+    if "time/elapsed_s" in data:
         data["time/elapsed_s"] = line_wall_time(data["time/elapsed_s"])
     skip = frame_skip_of(Path(run_dir))
     data[X_COLUMN] = data[X_COLUMN] * skip

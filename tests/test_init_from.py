@@ -43,7 +43,8 @@ def test_init_from_a_checkpoint_continues_the_parent_bit_for_bit(tmp_path):
     child_weights = load_checkpoint(latest_checkpoint(child)).weights
     assert all(np.array_equal(parent_weights[k], child_weights[k]) for k in parent_weights)
     lineage = json.loads((child / "lineage.json").read_text())
-    assert lineage == {"init_from": str(ckpt_2), "kind": "checkpoint", "iteration": 2, "timesteps": 512}
+    assert lineage == {"init_from": str(ckpt_2), "kind": "checkpoint", "iteration": 2, "timesteps": 512,
+                       "changes": []}
     with open(child / "parent_progress.csv", newline="") as f:
         assert [row["time/iteration"] for row in csv.DictReader(f)] == ["1", "2"]
 
@@ -87,6 +88,45 @@ def test_init_from_errors_name_both_values(tmp_path, capsys):
     assert train_here("--config", config, "--run-dir", tmp_path / "b", "--init-from", tmp_path / "nothing") == 2
     assert "no such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "b" / "progress.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_a_line_carried_on_keeps_its_whole_lineage_and_curve(tmp_path, capsys):
+    """A branch from a policy, carried on from its checkpoint (another machine),
+    then branched with another learning rate: each link knows every earlier one,
+    and the plot draws the carried-on run as one line with its branch."""
+    from baselines_ppo.init_from import line_start
+    from experiments.plot_cmd import PARENT_COLUMN, load_progress
+
+    config = pendulum_toml(tmp_path, checkpoint_every=1)
+    (tmp_path / "slower").mkdir()
+    slower = pendulum_toml(tmp_path / "slower", checkpoint_every=1, learning_rate=1e-4)
+    first, branch, carried, lever = (tmp_path / name for name in ("first", "branch", "carried", "lever"))
+    assert train_here("--config", config, "--run-dir", first, "--iterations", 2) == 0
+    assert train_here("--config", config, "--run-dir", branch, "--iterations", 3,
+                      "--init-from", first / "policy.npz") == 0
+    capsys.readouterr()
+    assert train_here("--config", config, "--run-dir", carried, "--iterations", 4, "--init-from", branch) == 0
+    assert "no setting changed from the parent: the run continues its line" in capsys.readouterr().err
+    assert train_here("--config", slower, "--run-dir", lever, "--iterations", 5, "--init-from", carried) == 0
+    assert "settings changed from the parent: learning_rate: 0.0003 -> 0.0001" in capsys.readouterr().err
+
+    policy_link = {"init_from": str(first / "policy.npz"), "kind": "policy", "iteration": 2, "timesteps": 512}
+    carried_link = {"init_from": str(branch / "checkpoints" / "ckpt-00000003"), "kind": "checkpoint",
+                    "iteration": 3, "timesteps": 768, "changes": []}
+    assert json.loads((carried / "lineage.json").read_text()) == {**carried_link, "ancestors": [policy_link]}
+    assert json.loads((lever / "lineage.json").read_text()) == {
+        "init_from": str(carried / "checkpoints" / "ckpt-00000004"), "kind": "checkpoint", "iteration": 4,
+        "timesteps": 1024, "changes": ["learning_rate: 0.0003 -> 0.0001"], "ancestors": [policy_link, carried_link]}
+    assert [line_start(d) for d in (first, branch, carried, lever)] == [0, 2, 2, 4]
+
+    drawn = load_progress(carried, parent=True)
+    assert drawn["time/iteration"].tolist() == [1, 2, 3, 4] and drawn[PARENT_COLUMN].tolist() == [1, 1, 0, 0]
+    assert load_progress(carried, parent=False)["time/iteration"].tolist() == [3, 4]
+    drawn = load_progress(lever, parent=True)
+    assert drawn["time/iteration"].tolist() == [1, 2, 3, 4, 5] and drawn[PARENT_COLUMN].tolist() == [1, 1, 1, 1, 0]
+    elapsed = drawn["time/elapsed_s"]
+    assert np.all(np.diff(elapsed) > 0)  # the clocks of four runs, added up along the line
 
 
 def test_snapshots_keep_the_newest_and_every_mth(tmp_path):
