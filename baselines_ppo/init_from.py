@@ -165,13 +165,14 @@ def load_init_source(path) -> InitSource:
 
 
 def _ancestors(run_dir: Path, iteration: int) -> List[Dict[str, Any]]:
-    """The links of the run in ``run_dir`` (oldest first) if it started before
-    ``iteration``, the parent's point: only then is it the parent's own history
-    (as for its curve, :func:`_parent_rows`)."""
+    """The links of the run in ``run_dir`` (oldest first) made before ``iteration``,
+    the parent's point: those are its history (as the rows up to it are its curve,
+    :func:`_parent_rows`); a policy exported before a later link has only the earlier ones."""
     lineage = read_lineage(run_dir)
-    if lineage is None or int(lineage.get("iteration", 0)) >= iteration:
+    if lineage is None:
         return []
-    return [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
+    chain = [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
+    return [link for link in chain if int(link.get("iteration", 0)) < iteration]
 
 
 def check_fits(source: InitSource, config: PPOConfig, observation_size: int, action_size: int,

@@ -3,6 +3,7 @@ policy, snapshots along a run, and `l2run select` on a real run."""
 import csv
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ def test_a_line_carried_on_keeps_its_whole_lineage_and_curve(tmp_path, capsys):
     """A branch from a policy, carried on from its checkpoint (another machine),
     then branched with another learning rate: each link knows every earlier one,
     and the plot draws the carried-on run as one line with its branch."""
-    from baselines_ppo.init_from import line_start
+    from baselines_ppo.init_from import line_start, load_init_source
     from experiments.plot_cmd import PARENT_COLUMN, load_progress
 
     config = pendulum_toml(tmp_path, checkpoint_every=1)
@@ -119,6 +120,11 @@ def test_a_line_carried_on_keeps_its_whole_lineage_and_curve(tmp_path, capsys):
         "init_from": str(carried / "checkpoints" / "ckpt-00000004"), "kind": "checkpoint", "iteration": 4,
         "timesteps": 1024, "changes": ["learning_rate: 0.0003 -> 0.0001"], "ancestors": [policy_link, carried_link]}
     assert [line_start(d) for d in (first, branch, carried, lever)] == [0, 2, 2, 4]
+    # a policy of the line from before its later links has only the earlier ones
+    shutil.copy(carried / "policy.npz", lever / "iteration-4.npz")
+    assert load_init_source(lever / "iteration-4.npz").ancestors == [policy_link, carried_link]
+    shutil.copy(first / "policy.npz", lever / "iteration-2.npz")
+    assert load_init_source(lever / "iteration-2.npz").ancestors == []
 
     drawn = load_progress(carried, parent=True)
     assert drawn["time/iteration"].tolist() == [1, 2, 3, 4] and drawn[PARENT_COLUMN].tolist() == [1, 1, 0, 0]
