@@ -326,8 +326,9 @@ def find_start(spec: RunSpec, collector: Collector) -> StartPoint:
         if other_task:
             notes.append(f"init_from {source.path} was trained on another task ({', '.join(other_task)}); "
                          "training it on this run's")
-        if source.checkpoint is not None:  # lineage.json records them: none means the line goes on
-            start.changes = source.changes = other_task + setting_changes(source.checkpoint.config, spec.config)
+        if source.checkpoint is not None:  # lineage.json records them all: none means the line goes on
+            start.changes = setting_changes(source.checkpoint.config, spec.config)  # the task's: the note above
+            source.changes = other_task + start.changes
     aside = set_aside_skipped(run_dir, point) if data is not None else None
     for path, why in point.skipped if aside is not None else ():
         notes.append(f"WARNING: skipped checkpoint {path.name}: {why}; moved it into {aside}, with a "
