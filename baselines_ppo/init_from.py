@@ -126,11 +126,7 @@ def line_start(run_dir) -> int:
     that does not continue (a policy, or a checkpoint with a setting changed),
     looking through continuations; 0 when every link continues (or there is none).
     The rows of parent_progress.csv after it are the line's own, before it its parents'."""
-    lineage = read_lineage(run_dir)
-    if lineage is None:
-        return 0
-    links = [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
-    for link in reversed(links):
+    for link in reversed(_chain(read_lineage(run_dir))):
         if not continues(link):
             return int(link.get("iteration", 0))
     return 0
@@ -168,11 +164,14 @@ def _ancestors(run_dir: Path, iteration: int) -> List[Dict[str, Any]]:
     """The links of the run in ``run_dir`` (oldest first) made before ``iteration``,
     the parent's point: those are its history (as the rows up to it are its curve,
     :func:`_parent_rows`); a policy exported before a later link has only the earlier ones."""
-    lineage = read_lineage(run_dir)
+    return [link for link in _chain(read_lineage(run_dir)) if int(link.get("iteration", 0)) < iteration]
+
+
+def _chain(lineage: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Every link of a lineage.json, oldest first: its ancestors, then its own parent's link."""
     if lineage is None:
         return []
-    chain = [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
-    return [link for link in chain if int(link.get("iteration", 0)) < iteration]
+    return [*lineage.get("ancestors", []), {k: v for k, v in lineage.items() if k != "ancestors"}]
 
 
 def check_fits(source: InitSource, config: PPOConfig, observation_size: int, action_size: int,

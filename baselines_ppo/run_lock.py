@@ -63,8 +63,7 @@ class RunLock:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._fd = _lock_or_raise(self.run_dir)
             os.ftruncate(self._fd, 0)
-            os.write(self._fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                               f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            os.write(self._fd, _holder_line(os.getpid(), socket.gethostname()).encode())
         return self
 
     def release(self) -> None:
@@ -91,6 +90,14 @@ def busy_message(run_dir) -> str:
     held_by = f", held by {holder}" if holder else ""
     return (f"another training job is using {run_dir} (lock file {path}{held_by}); "
             f"stop it (l2run stop {run_dir}) or choose another --run-dir")
+
+
+def _holder_line(pid: int, host: str) -> str:
+    """What the holder writes into the lock file; :data:`_HOLDER_PATTERN` reads it back."""
+    return f"pid {pid} on {host} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+
+
+_HOLDER_PATTERN = re.compile(r"pid (\d+) on (\S+) since ")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +131,7 @@ def holder_of(run_dir, settle: float = 2.0) -> Optional[Holder]:
             text = lock_path(run_dir).read_text()
         except OSError:
             text = ""
-        match = re.match(r"pid (\d+) on (\S+) since ", text)
+        match = _HOLDER_PATTERN.match(text)
         if match:
             return Holder(pid=int(match.group(1)), host=match.group(2))
         if time.monotonic() > deadline:

@@ -34,6 +34,11 @@ def catches_stop(pid: int) -> Optional[bool]:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
+    return status_catches_stop(status)
+
+
+def status_catches_stop(status: str) -> Optional[bool]:
+    """:func:`catches_stop` from the text of /proc/PID/status already read (None: no SigCgt line)."""
     for line in status.splitlines():
         if line.startswith("SigCgt:"):
             return bool(int(line.split(":", 1)[1].strip(), 16) & (1 << (SAVE_AND_STOP - 1)))

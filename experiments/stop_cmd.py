@@ -13,9 +13,9 @@ and mpirun and the launcher exit with status 0, as after Ctrl-C.
 
 By default it waits until each job has exited and reports its last good
 checkpoint; ``--no-wait`` returns once the request is sent. Exit status: 0 when
-every named directory is left without a running job, 1 when a job could not be
-asked (its rank 0 runs on another host, or the lock holder would be killed by
-the signal rather than stopped).
+every named directory's job was asked to stop (or none was running there), 1
+when a job could not be asked (its rank 0 runs on another host, or the lock
+holder would be killed by the signal rather than stopped).
 """
 from __future__ import annotations
 
@@ -92,29 +92,17 @@ def _wait_for_exit(asked: List[Tuple[Path, int, str]]) -> None:
     has exited, then report what each left to resume."""
     from tqdm import tqdm
 
-    from experiments.train_cmd import checkpoint_state
+    from experiments.train_cmd import checkpoint_state, process_alive
 
     waiting = list(asked)
     with tqdm(total=len(waiting), unit="job", desc="l2run stop: saving and exiting", file=sys.stderr,
               disable=not sys.stderr.isatty()) as bar:
         while waiting:
-            for job in [job for job in waiting if not _alive(job[1], job[2])]:
+            for job in [job for job in waiting if not process_alive(job[1], job[2])]:
                 waiting.remove(job)
                 bar.update(1)
                 bar.write(f"l2run stop: {job[0]}: stopped. {checkpoint_state(job[0])}", file=sys.stderr)
             time.sleep(0.5)
-
-
-def _alive(pid: int, started: str) -> bool:
-    """Whether ``pid`` is still the process that was signalled: not gone, not a
-    zombie (exited, its lock released, not yet reaped by mpirun), and not a later
-    process reusing the pid (its start time differs)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2:].split()
-    return fields[0] not in ("Z", "X") and (not started or fields[19] == started)
 
 
 def _say(text: str) -> None:

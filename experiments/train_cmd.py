@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from baselines_ppo.stop import SAVE_AND_STOP, catches_stop
+from baselines_ppo.stop import SAVE_AND_STOP, status_catches_stop
 from experiments.cli_types import positive_int
 from experiments.mpirun import (MpirunNotFound, launch_environment, launched_by_mpirun, mpirun_command,
                                 private_shared_memory)
@@ -365,11 +365,25 @@ def _say(text: str) -> None:
 def process_start_time(pid: int) -> str:
     """The start time of ``pid`` in clock ticks since boot ("" if unknown): with the
     pid it names one process, whatever later reuses the pid."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields else ""
+
+
+def process_alive(pid: int, start_time: str) -> bool:
+    """Whether ``pid`` is still the process that started at ``start_time``
+    (:func:`process_start_time`): not gone, not a zombie (exited, not yet reaped),
+    not a later process that reuses the pid."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] not in ("Z", "X") and fields[19] == start_time
+
+
+def _stat_fields(pid: int) -> List[str]:
+    """The fields of /proc/PID/stat after the command name, from the state on ([] if unreadable)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
-    return stat[stat.rindex(")") + 2:].split()[19]
+        return []
+    return stat[stat.rindex(")") + 2:].split()
 
 
 def _stop_when_launcher_dies(launcher_pid: int):
@@ -419,7 +433,7 @@ def _local_ranks(mpirun_pid: int) -> Optional[dict]:
                 continue
         except (OSError, ValueError):
             continue
-        found[int(entry.name)] = bool(catches_stop(int(entry.name)))
+        found[int(entry.name)] = bool(status_catches_stop(status))
     return found
 
 
@@ -448,12 +462,7 @@ class LauncherWatch(threading.Thread):
             cls(stop, host, int(pid), start_time, LAUNCHER_GONE_GRACE_S).start()
 
     def launcher_alive(self) -> bool:
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return False
-        state = stat[stat.rindex(")") + 2:].split()[0]
-        return state not in ("Z", "X") and process_start_time(self.pid) == self.start_time
+        return process_alive(self.pid, self.start_time)
 
     def run(self):
         while self.launcher_alive():
