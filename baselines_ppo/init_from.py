@@ -20,6 +20,11 @@ continue a line from either:
   from zero moments so that the actor's first steps are ordinary bias-corrected
   Adam steps, not steps inflated by the critic's long history.
 
+Either may be loaded into wider hidden layers (as many, none narrower): the new
+run starts from the parent's function exactly and grows from there
+(:mod:`baselines_ppo.widen`); Adam starts afresh, its moments having no entries
+for the new weights.
+
 The new run records where it came from in ``lineage.json`` and copies the
 parent's training curve (rows up to the branch point, its own parents' first)
 to ``parent_progress.csv``, so ``l2run plot`` can draw the whole line even
@@ -52,6 +57,7 @@ from baselines_ppo.checkpoint import (CHECKPOINT_FILES, CheckpointData, Checkpoi
 from baselines_ppo.compatibility import network_of
 from baselines_ppo.config import PPOConfig
 from baselines_ppo.export import ExportedPolicy, PolicyFileError, atomic_write_bytes, find_policy, load_policy
+from baselines_ppo.widen import widen, widens
 
 LINEAGE_FILE = "lineage.json"
 PARENT_PROGRESS_FILE = "parent_progress.csv"
@@ -84,6 +90,17 @@ class InitSource:
         if self.checkpoint is not None:
             return self.checkpoint.timesteps
         return int((self.policy.metadata.get("training") or {}).get("timesteps", 0))
+
+    @property
+    def hidden_sizes(self) -> List[int]:
+        """The parent's hidden layer sizes."""
+        if self.checkpoint is not None:
+            return list(self.checkpoint.config.get("hidden_sizes", []))
+        return [int(kernel.shape[1]) for kernel, _ in self.policy.actor[:-1]]
+
+    def grows(self, config: PPOConfig) -> bool:
+        """Whether ``config``'s hidden layers widen the parent's (:mod:`baselines_ppo.widen`)."""
+        return widens(self.hidden_sizes, config.hidden_sizes)
 
     @property
     def metadata(self) -> Dict[str, Any]:
@@ -177,20 +194,21 @@ def _chain(lineage: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def check_fits(source: InitSource, config: PPOConfig, observation_size: int, action_size: int,
                action_low: np.ndarray, action_high: np.ndarray) -> None:
     """CheckpointError naming both values if the source cannot be loaded into the
-    networks ``config`` builds for this env."""
+    networks ``config`` builds for this env (wider hidden layers fit: they grow it)."""
     if source.checkpoint is not None:
         spaces = source.checkpoint.spaces
         saved = network_of(source.checkpoint.config, spaces.get("observation_size"), spaces.get("action_size"))
     else:
         policy = source.policy
         saved = {"observation_size": policy.observation_size, "action_size": policy.action_size,
-                 "hidden_sizes": [int(k.shape[1]) for k, _ in policy.actor[:-1]], "activation": policy.activation}
+                 "hidden_sizes": source.hidden_sizes, "activation": policy.activation}
     wanted = network_of(config.to_dict(), observation_size, action_size)
     for key, value in wanted.items():
-        if saved[key] != value:
+        if saved[key] != value and not (key == "hidden_sizes" and source.grows(config)):
+            grow = " (hidden layers may grow: as many, none narrower)" if key == "hidden_sizes" else ""
             raise CheckpointError(f"init_from {source.path} has {key} = {saved[key]}, but this run's config and "
                                   f"env give {key} = {value}; use a config with the parent's network and env "
-                                  "settings (its config.toml)")
+                                  f"settings (its config.toml){grow}")
     if source.policy is not None:
         policy = source.policy
         if not (np.allclose(policy.action_low, action_low) and np.allclose(policy.action_high, action_high)):
@@ -206,13 +224,14 @@ def check_fits(source: InitSource, config: PPOConfig, observation_size: int, act
 
 def policy_weights(policy: ExportedPolicy, current: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """The learner's weights (``ActorCritic.get_weights()`` names) with the actor
-    and log-std taken from ``policy``; the critic stays as ``current`` holds it."""
+    and log-std taken from ``policy`` (grown to ``current``'s shapes if the
+    learner is wider); the critic stays as ``current`` holds it."""
     weights = dict(current)
     for i, (kernel, bias) in enumerate(policy.actor):
         weights[f"actor/kernel_{i}"] = kernel
         weights[f"actor/bias_{i}"] = bias
     weights["log_std"] = policy.log_std
-    return weights
+    return widen(weights, current)
 
 
 def write_lineage(run_dir: Path, source: InitSource) -> None:

@@ -47,6 +47,7 @@ from baselines_ppo.tf_util import broadcast_parameters, check_synced
 from baselines_ppo.threads import limit_threads
 from baselines_ppo.trainer import (Counters, Iterations, Learner, PolicySnapshot, check_symmetry, run_iteration,
                                    seeded_rng, start_episodes)
+from baselines_ppo.widen import widen
 
 RUN_CONFIG_FILE = "config.json"
 
@@ -355,8 +356,12 @@ def initialize(learner: Learner, source: InitSource, rng: np.random.Generator, r
     best score starts afresh (best_policy.npz is this run's)."""
     if source.checkpoint is not None:
         data = source.checkpoint
+        grows = source.grows(learner.config)
+        if grows:  # the parent's weights in the wider shapes; its moments have no entries for the new ones
+            data = dataclasses.replace(data, weights=widen(data.weights, learner.model.get_weights()),
+                                       optimizer=learner.adam.state_dict())
         counters = restore(learner, data, rng if len(data.rng_states) == size else np.random.default_rng(), rank)
-        if len(data.rng_states) != size:  # another world: the moments were averaged over other ranks
+        if grows or len(data.rng_states) != size:  # another world: the moments were averaged over other ranks
             learner.adam.reset()
         counters.best_score = None
         return counters
@@ -388,6 +393,10 @@ def _report_start(logger: Logger, spec: RunSpec, start: StartPoint, size: int, w
                        f"{source.timesteps} steps)")
         if start.changes:
             logger.message("settings changed from the parent: " + "; ".join(start.changes))
+        if source.grows(spec.config):
+            logger.message(f"the hidden layers grow from {source.hidden_sizes} to {list(spec.config.hidden_sizes)}: "
+                           "the new units start with outgoing weights 0, so the policy and value are the "
+                           "parent's exactly; Adam starts afresh")
         elif source.changes == []:
             logger.message("no setting changed from the parent: the run continues its line")
         if warmup:

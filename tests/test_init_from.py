@@ -81,14 +81,83 @@ def test_init_from_errors_name_both_values(tmp_path, capsys):
     config = pendulum_toml(tmp_path)
     parent = tmp_path / "parent"
     assert train_here("--config", config, "--run-dir", parent, "--iterations", 1) == 0
-    wider = pendulum_toml(tmp_path, hidden_sizes=[32])
-    assert train_here("--config", wider, "--run-dir", tmp_path / "a", "--iterations", 2, "--init-from", parent) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith("has hidden_sizes = [16], but this run's config and env give hidden_sizes = [32]; "
-                            "use a config with the parent's network and env settings (its config.toml)")
+    for name, hidden_sizes in (("narrower", [8]), ("deeper", [16, 16])):  # only wider keeps the function
+        (tmp_path / name).mkdir()
+        other = pendulum_toml(tmp_path / name, hidden_sizes=hidden_sizes)
+        assert train_here("--config", other, "--run-dir", tmp_path / "a", "--iterations", 2,
+                          "--init-from", parent) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].endswith(f"has hidden_sizes = [16], but this run's config and env give hidden_sizes = "
+                                f"{hidden_sizes}; use a config with the parent's network and env settings (its "
+                                "config.toml) (hidden layers may grow: as many, none narrower)")
     assert train_here("--config", config, "--run-dir", tmp_path / "b", "--init-from", tmp_path / "nothing") == 2
     assert "no such file or directory" in capsys.readouterr().err
     assert not (tmp_path / "b" / "progress.csv").exists()
+
+
+def test_widening_keeps_every_output_and_the_new_units_apart():
+    from baselines_ppo.init_from import policy_weights
+    from baselines_ppo.numpy_policy import portable_mlp_forward
+    from baselines_ppo.policy import ActorCritic
+    from baselines_ppo.widen import widen
+
+    def net(hidden, seed):
+        return ActorCritic(5, 3, hidden, "tanh", -0.5, np.random.default_rng(seed))
+
+    parent, child = net((8, 6), 1), net((12, 10), 2)
+    parent.log_std.assign([0.1, -0.2, 0.3])
+    grown = widen(parent.get_weights(), child.get_weights())
+    child.set_weights(grown)
+    obs = np.random.default_rng(3).standard_normal((64, 5)).astype(np.float32)
+    for before, after in ((parent.numpy_policy(), child.numpy_policy()), (parent, child)):  # numpy and TF
+        np.testing.assert_allclose(np.asarray(after.mean_action(obs)), np.asarray(before.mean_action(obs)),
+                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(after.value(obs)), np.asarray(before.value(obs)), rtol=1e-6, atol=1e-6)
+    assert np.array_equal(grown["log_std"], parent.log_std.numpy())
+    # scored as the grader's evaluation does (sums in input order), the grown policy acts to the bit alike:
+    # each new input adds w * 0 = 0 after the parent's own terms
+    assert np.array_equal(portable_mlp_forward(child.numpy_policy().actor, "tanh", obs),
+                          portable_mlp_forward(parent.numpy_policy().actor, "tanh", obs))
+    fresh = net((12, 10), 2).get_weights()  # the child as initialised
+    for i in range(3):
+        kernel, old = grown[f"actor/kernel_{i}"], parent.get_weights()[f"actor/kernel_{i}"]
+        assert np.array_equal(kernel[:old.shape[0], :old.shape[1]], old)
+        assert not kernel[old.shape[0]:, :old.shape[1]].any()  # new inputs do not reach the parent's units
+        assert np.array_equal(kernel[:, old.shape[1]:], fresh[f"actor/kernel_{i}"][:, old.shape[1]:])
+    new_units = grown["actor/kernel_0"][:, 8:]
+    assert np.linalg.matrix_rank(new_units) == 4  # fresh, distinct units, not copies
+    # an exported policy grows alike (its actor; the critic is the learner's own)
+    exported = parent.numpy_policy()
+    weights = policy_weights(exported, net((12, 10), 2).get_weights())
+    assert np.array_equal(weights["actor/kernel_2"][:10, :], grown["actor/kernel_2"])
+    with pytest.raises(ValueError, match=r"variable 'actor/kernel_0' of shape \(5, 12\) does not fit in \(5, 8\)"):
+        widen(child.get_weights(), parent.get_weights())
+
+
+@pytest.mark.filterwarnings("ignore:TensorFlow was already running")
+def test_init_from_a_checkpoint_into_wider_layers(tmp_path, capsys):
+    (tmp_path / "wide").mkdir()
+    config = pendulum_toml(tmp_path, checkpoint_every=2)
+    wide = pendulum_toml(tmp_path / "wide", checkpoint_every=2, hidden_sizes=[32])
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert train_here("--config", config, "--run-dir", parent, "--iterations", 3) == 0
+    ckpt_2 = parent / "checkpoints" / "ckpt-00000002"
+    assert train_here("--config", wide, "--run-dir", child, "--iterations", 4, "--init-from", ckpt_2) == 0
+    err = capsys.readouterr().err
+    assert "settings changed from the parent: hidden_sizes: [16] -> [32]" in err
+    assert "the hidden layers grow from [16] to [32]" in err
+    assert json.loads((child / "lineage.json").read_text())["changes"] == ["hidden_sizes: [16] -> [32]"]
+    own, theirs = rows_of(child), rows_of(parent)
+    assert [r["time/iteration"] for r in own] == ["3", "4"]
+    # iteration 3 acts with the parent's function and the parent's RNG: the same episodes, to rounding
+    assert float(own[0]["rollout/ep_return"]) == pytest.approx(float(theirs[2]["rollout/ep_return"]), rel=1e-3)
+    assert float(own[0]["train/approx_kl"]) < 0.1  # a fresh Adam: steps of the learning rate, no blow-up
+    grown = load_checkpoint(latest_checkpoint(child))
+    assert grown.weights["actor/kernel_0"].shape == (3, 32) and grown.weights["critic/kernel_1"].shape == (32, 1)
+    assert load_policy(child / "policy.npz").actor[0][0].shape == (3, 32)
+    # and the wider run resumes as any other
+    assert train_here("--config", wide, "--run-dir", child, "--iterations", 5, "--resume") == 0
+    assert [r["time/iteration"] for r in rows_of(child)] == ["3", "4", "5"]
 
 
 @pytest.mark.filterwarnings("ignore:TensorFlow was already running")
