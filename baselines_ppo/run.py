@@ -357,11 +357,11 @@ def initialize(learner: Learner, source: InitSource, rng: np.random.Generator, r
     if source.checkpoint is not None:
         data = source.checkpoint
         grows = source.grows(learner.config)
-        if grows:  # the parent's weights in the wider shapes; its moments have no entries for the new ones
+        if grows:  # the parent's weights in the wider shapes, a fresh Adam's state in place of its own
             data = dataclasses.replace(data, weights=widen(data.weights, learner.model.get_weights()),
                                        optimizer=learner.adam.state_dict())
         counters = restore(learner, data, rng if len(data.rng_states) == size else np.random.default_rng(), rank)
-        if grows or len(data.rng_states) != size:  # another world: the moments were averaged over other ranks
+        if len(data.rng_states) != size:  # another world: the moments were averaged over other ranks
             learner.adam.reset()
         counters.best_score = None
         return counters

@@ -154,6 +154,8 @@ def test_init_from_a_checkpoint_into_wider_layers(tmp_path, capsys):
     assert float(own[0]["train/approx_kl"]) < 0.1  # a fresh Adam: steps of the learning rate, no blow-up
     grown = load_checkpoint(latest_checkpoint(child))
     assert grown.weights["actor/kernel_0"].shape == (3, 32) and grown.weights["critic/kernel_1"].shape == (32, 1)
+    per_iteration = int(load_checkpoint(ckpt_2).optimizer["t"]) // 2
+    assert int(grown.optimizer["t"]) == 2 * per_iteration  # Adam started afresh at the branch point
     assert load_policy(child / "policy.npz").actor[0][0].shape == (3, 32)
     # and the wider run resumes as any other
     assert train_here("--config", wide, "--run-dir", child, "--iterations", 5, "--resume") == 0
