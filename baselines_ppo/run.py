@@ -393,12 +393,12 @@ def _report_start(logger: Logger, spec: RunSpec, start: StartPoint, size: int, w
                        f"{source.timesteps} steps)")
         if start.changes:
             logger.message("settings changed from the parent: " + "; ".join(start.changes))
+        elif source.changes == []:
+            logger.message("no setting changed from the parent: the run continues its line")
         if source.grows(spec.config):
             logger.message(f"the hidden layers grow from {source.hidden_sizes} to {list(spec.config.hidden_sizes)}: "
                            "the new units start with outgoing weights 0, so the policy and value are the "
                            "parent's exactly; Adam starts afresh")
-        elif source.changes == []:
-            logger.message("no setting changed from the parent: the run continues its line")
         if warmup:
             logger.message(f"the exported policy has no value network: the first {warmup} iteration(s) train "
                            "the value network alone (ppo.value_warmup_iterations)")
