@@ -398,7 +398,7 @@ def _report_start(logger: Logger, spec: RunSpec, start: StartPoint, size: int, w
         if source.grows(spec.config):
             logger.message(f"the hidden layers grow from {source.hidden_sizes} to {list(spec.config.hidden_sizes)}: "
                            "the new units start with outgoing weights 0, so the policy and value are the "
-                           "parent's exactly; Adam starts afresh")
+                           "parent's (to rounding); Adam starts afresh")
         if warmup:
             logger.message(f"the exported policy has no value network: the first {warmup} iteration(s) train "
                            "the value network alone (ppo.value_warmup_iterations)")

@@ -18,7 +18,9 @@ The rule, per dense layer (kernel of shape (inputs, outputs); the parent's
 * the output layer has no new units; its rows for the new inputs are 0.
 
 Every output -- the action mean and the value -- is therefore the parent's
-whatever the new units compute (up to the rounding of the longer sums). Unlike Net2WiderNet (Chen,
+whatever the new units compute: up to the rounding of the longer sums under
+BLAS, bit for bit under the portable forward that scores a policy (each new
+input adds ``w * 0`` after the parent's terms). Unlike Net2WiderNet (Chen,
 Goodfellow and Shlens 2016), which splits existing units, no unit is a copy,
 so gradients tell the new units apart from the first step: the zero weights
 leaving them get gradient (their activation times the error) at once, and
