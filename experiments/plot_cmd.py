@@ -1,6 +1,6 @@
 """``l2run plot``: training curves of one or more runs as a PNG grid.
 
-    l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M] [--until 1.5M]
+    l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M] [--from 16.35M] [--until 17.35M] [--smooth 10]
 
 One panel per metric of progress.csv, runs overlaid with the run directory's
 name in the legend. x is simulator steps: the agent's timesteps times the run's
@@ -12,7 +12,12 @@ out; reward terms (``reward/<term>``) get one panel each.
 lever is judged against the plain run): training distance, return and episode
 length averaged over the last few iterations before each mark, and the wall
 time the run took to get there. ``--until`` draws only the first steps of every
-run, so that levers branched early stay readable beside a long main run.
+run, so that levers branched early stay readable beside a long main run;
+``--from`` starts the picture later, so that a branch's 1M-step window beside its
+line is not a sliver at the right of a 17M-step axis. ``--smooth N`` draws each
+curve as the mean of its last N iterations over the raw one, faint: a million steps
+are some 60 iterations of noisy episode means, and a lever's gap is read off the
+trend, not off single iterations.
 
 A run started with ``l2run train --init-from`` carries its parent's curve
 (``parent_progress.csv``, rows up to the branch point): it is drawn before the
@@ -31,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .cli_types import output_file
+from .cli_types import int_in, output_file
 
 #: Panels in display order: (title, [(column, line label suffix)]).
 PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
@@ -72,8 +77,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--over", default=None, metavar="STEPS",
                         help=f"with --at, average over the STEPS simulator steps before each mark (e.g. 1M: "
                              f"a long line's slope) instead of the last {AT_WINDOW} iterations")
+    parser.add_argument("--from", dest="since", default=None, metavar="STEPS",
+                        help="plot only from this many simulator steps on (e.g. 16.35M: a branch's window "
+                             "beside its line)")
     parser.add_argument("--until", default=None, metavar="STEPS",
                         help="plot only up to this many simulator steps (e.g. 1.5M)")
+    parser.add_argument("--smooth", type=int_in(1), default=1, metavar="N",
+                        help="draw each curve as the mean of its last N iterations, the raw curve faint "
+                             "behind it (default 1: raw)")
     parser.add_argument("--no-parent", dest="parent", action="store_false",
                         help="leave out the parent's curve of a run started with --init-from (a line "
                              "continued with no setting changed keeps its own earlier rows)")
@@ -84,10 +95,13 @@ def run(args) -> int:
     try:
         marks = [parse_steps(text) for text in args.at] if args.at else []
         until = parse_steps(args.until, "--until") if args.until is not None else None
+        since = parse_steps(args.since, "--from") if args.since is not None else None
+        if since is not None and until is not None and since >= until:
+            raise PlotError(f"--from {args.since} is not before --until {args.until}: nothing to draw")
         over = parse_steps(args.over, "--over") if args.over is not None else None
         if over is not None and not marks:
             raise PlotError(f"--over {args.over} averages the --at table; give --at STEPS as well")
-        path = plot_runs(args.runs, args.out, until, parent=args.parent)
+        path = plot_runs(args.runs, args.out, until, parent=args.parent, since=since, smooth=args.smooth)
         if marks:
             print(compare_at(args.runs, marks, parent=args.parent, over=over))
     except PlotError as err:
@@ -240,26 +254,54 @@ def panels_for(runs: Sequence[Dict[str, np.ndarray]]) -> List[Tuple[str, Tuple[T
     return panels
 
 
-def up_to(data: Dict[str, np.ndarray], until: int) -> Dict[str, np.ndarray]:
-    """The iterations of a run at or before ``until`` simulator steps."""
-    keep = data[X_COLUMN] <= until
+def within(data: Dict[str, np.ndarray], since: Optional[int] = None,
+           until: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """The iterations of a run from ``since`` to ``until`` simulator steps (either end open)."""
+    x = data[X_COLUMN]
+    keep = np.ones(len(x), dtype=bool)
+    if since is not None:
+        keep &= x >= since
+    if until is not None:
+        keep &= x <= until
     return {column: values[keep] for column, values in data.items()}
 
 
-def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, parent: bool = True) -> Path:
-    """Write the grid of curves to ``out``; returns its path. With ``until``, only
-    each run's iterations up to that many simulator steps are drawn; with
-    ``parent``, the parent's curve of a run started from another is drawn first, fainter."""
+def trailing_mean(y: np.ndarray, n: int) -> np.ndarray:
+    """Each value replaced by the mean of it and the ``n - 1`` before it (fewer at
+    the start): a trend that never looks ahead of the iteration it is drawn at."""
+    if n <= 1 or len(y) == 0:
+        return np.asarray(y, dtype=float)
+    total = np.concatenate([[0.0], np.cumsum(y, dtype=float)])
+    end = np.arange(1, len(y) + 1)
+    start = np.maximum(end - n, 0)
+    return (total[end] - total[start]) / (end - start)
+
+
+def _window_name(since: Optional[int], until: Optional[int]) -> str:
+    if since is not None and until is not None:
+        return f"--from {_short(since)} --until {_short(until)}: no run has an iteration from {since} to {until}"
+    if since is not None:
+        return f"--from {_short(since)}: no run has an iteration at or after {since}"
+    return f"--until {_short(until)}: no run has an iteration at or before {until}"
+
+
+def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, parent: bool = True,
+              since: Optional[int] = None, smooth: int = 1) -> Path:
+    """Write the grid of curves to ``out``; returns its path. With ``since`` and
+    ``until``, only each run's iterations within those simulator steps are drawn;
+    with ``parent``, the parent's curve of a run started from another is drawn
+    first, fainter; with ``smooth`` > 1, each curve is its trailing mean over that
+    many iterations, the raw one faint behind it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = [load_progress(d, parent) for d in run_dirs]
-    if until is not None:
-        runs = [up_to(data, until) for data in runs]
+    if since is not None or until is not None:
+        runs = [within(data, since, until) for data in runs]
         if not any(len(data[X_COLUMN]) for data in runs):
-            raise PlotError(f"--until {_short(until)}: no run has an iteration at or before {until} simulator steps")
+            raise PlotError(f"{_window_name(since, until)} simulator steps")
     names = _labels(run_dirs)
     panels = panels_for(runs)
     if not panels:
@@ -278,10 +320,13 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, 
                 y = data[column]
                 keep = np.isfinite(x) & np.isfinite(y)
                 style = dict(color=colors[i % len(colors)], linestyle=("-", "--", ":")[j % 3], linewidth=1.2)
-                if inherited.any():
-                    ax.plot(x[keep & inherited], y[keep & inherited], alpha=0.35,
-                            label=f"{name}{suffix} (parent)", **style)
-                ax.plot(x[keep & ~inherited], y[keep & ~inherited], label=f"{name}{suffix}", **style)
+                for part, alpha, label in ((keep & inherited, 0.35, f"{name}{suffix} (parent)"),
+                                           (keep & ~inherited, 1.0, f"{name}{suffix}")):
+                    if not part.any():
+                        continue
+                    if smooth > 1:
+                        ax.plot(x[part], y[part], alpha=0.15 * alpha, **style)
+                    ax.plot(x[part], trailing_mean(y[part], smooth), alpha=alpha, label=label, **style)
         ax.set_title(title)
         ax.set_xlabel("simulator steps")
         ax.grid(alpha=0.3)

@@ -123,6 +123,8 @@ CASES = [
     (["bench", "scaling", "--config", "nowhere"], "nowhere"),  # was a traceback
     (PLOT + ["--at", "inf"], "'inf'"),  # was OverflowError
     (PLOT + ["--until", "-1"], "'-1'"),
+    (PLOT + ["--from", "soon"], "'soon'"),
+    (PLOT + ["--smooth", "0"], "'0'"),
     (PLOT[:2] + ["--out", UNWRITABLE + ".png"], UNWRITABLE),  # was a traceback after drawing
     (PLOT[:2] + ["--out", "{tmp}/curves.txt"], "curves.txt"),  # was matplotlib's traceback
     (["plot", "{tmp}/nowhere"], "nowhere"),

@@ -119,10 +119,10 @@ def test_at_follows_a_run_whose_batch_grew_on_resume(tmp_path, capsys):
 
 
 def test_until_draws_only_the_first_steps_of_each_run(tmp_path, capsys):
-    from experiments.plot_cmd import X_COLUMN, up_to
+    from experiments.plot_cmd import X_COLUMN, within
 
     a = fake_run(tmp_path / "a", 1.0, with_distance=True)
-    cropped = up_to(load_progress(a), 300)
+    cropped = within(load_progress(a), until=300)
     assert cropped[X_COLUMN].tolist() == [100, 200, 300]
     assert cropped["rollout/distance"].tolist() == [0.5, 1.0, 1.5]
     out = tmp_path / "early.png"
@@ -132,6 +132,29 @@ def test_until_draws_only_the_first_steps_of_each_run(tmp_path, capsys):
     assert "--until 50: no run has an iteration at or before 50 simulator steps" in capsys.readouterr().err
     assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--until", "0"]) == 2
     assert "--until '0' is not a positive number of steps" in capsys.readouterr().err
+
+
+def test_from_and_smooth_draw_a_branch_window_readably(tmp_path, capsys):
+    """--from crops the start as --until crops the end; --smooth N draws trailing
+    means over N iterations, which never look ahead of the iteration they are drawn at."""
+    from experiments.plot_cmd import X_COLUMN, trailing_mean, within
+
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    window = within(load_progress(a), since=200, until=400)
+    assert window[X_COLUMN].tolist() == [200, 300, 400]
+    assert window["rollout/distance"].tolist() == [1.0, 1.5, 2.0]
+    assert trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2).tolist() == [1.0, 2.0, 4.0, 6.0]
+    assert trailing_mean(np.array([1.0, 3.0, 5.0]), 1).tolist() == [1.0, 3.0, 5.0]
+    assert trailing_mean(np.array([]), 5).tolist() == []
+
+    out = tmp_path / "window.png"
+    assert main(["plot", str(a), "--out", str(out), "--from", "200", "--until", "0.4k", "--smooth", "3"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--from", "1k"]) == 2
+    assert "--from 1k: no run has an iteration at or after 1000 simulator steps" in capsys.readouterr().err
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--from", "400", "--until", "300"]) == 2
+    assert "--from 400 is not before --until 300: nothing to draw" in capsys.readouterr().err
 
 
 def test_wall_time_adds_up_along_a_line_of_runs():
