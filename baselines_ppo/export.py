@@ -25,6 +25,8 @@ from baselines_ppo.numpy_policy import Layers, activate, portable_mlp_forward
 
 FORMAT = "baselines_ppo.policy/1"
 ACT_MODES = ("expected", "mean")
+#: How a policy may be run: its deterministic modes, or "sample", drawn as in training (``sample``).
+ACTS = ACT_MODES + ("sample",)
 #: metadata key of the deterministic mode ``act`` uses by default (set when a runner is selected)
 ACT_MODE_KEY = "act_mode"
 POLICY_FILE = "policy.npz"
@@ -112,22 +114,39 @@ class ExportedPolicy:
         what moved the body (on an early L2Run policy, 0.48 m instead of 0.12 m
         over 4 seeds). mode "mean": the Gaussian mean, clipped to the bounds.
         """
+        mean, single = self._mean(obs)
+        mode = self.default_mode if mode is None else mode
+        if mode == "mean":
+            action = np.clip(mean, self.action_low, self.action_high)
+        elif mode == "expected":
+            action = expected_clipped_gaussian(mean, self.std, self.action_low, self.action_high)
+        else:
+            raise ValueError(f"act mode must be 'expected' or 'mean', got {mode!r}")
+        return action[0] if single else action
+
+    def sample(self, obs, rng: np.random.Generator) -> np.ndarray:
+        """An action drawn as in training, mean + std * N(0, 1) from ``rng``, clipped
+        to the bounds as the env clips it. Not the grader's action (the 2017 score
+        is deterministic) but what the training distance measures: scoring both
+        tells how much of a line's progress is the policy's noise shrinking."""
+        mean, single = self._mean(obs)
+        action = np.clip(mean + self.std * rng.standard_normal(mean.shape), self.action_low, self.action_high)
+        return action[0] if single else action
+
+    @property
+    def std(self) -> np.ndarray:
+        """The Gaussian's std per action (``exp`` per element: the same bits on every CPU)."""
+        return np.array([math.exp(v) for v in self.log_std])
+
+    def _mean(self, obs) -> Tuple[np.ndarray, bool]:
+        """(the Gaussian mean for a batch of observations, whether ``obs`` was one)."""
         obs = np.asarray(obs, dtype=np.float64)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
         if batch.ndim != 2 or batch.shape[1] != self.observation_size:
             raise ValueError(f"policy {self.path or ''} expects observations of size {self.observation_size}, "
                              f"got an array of shape {obs.shape}")
-        mean = portable_mlp_forward(self.actor, self.activation, self.normalize(batch))
-        mode = self.default_mode if mode is None else mode
-        if mode == "mean":
-            action = np.clip(mean, self.action_low, self.action_high)
-        elif mode == "expected":
-            std = np.array([math.exp(v) for v in self.log_std])
-            action = expected_clipped_gaussian(mean, std, self.action_low, self.action_high)
-        else:
-            raise ValueError(f"act mode must be 'expected' or 'mean', got {mode!r}")
-        return action[0] if single else action
+        return portable_mlp_forward(self.actor, self.activation, self.normalize(batch)), single
 
     def __repr__(self):
         hidden = [k.shape[1] for k, _ in self.actor[:-1]]

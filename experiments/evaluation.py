@@ -1,5 +1,7 @@
 """Score a policy the way the 2017 grader did: deterministic actions, the
-metres the pelvis moved forward, one course per seed.
+metres the pelvis moved forward, one course per seed. (``act="sample"`` draws
+the actions as training did instead, seeded per course: the training distance's
+counterpart at the grader's settings.)
 
 Episode ``i`` uses course seed ``seed + i`` whatever the number of MPI ranks
 (rank ``r`` runs the episodes with ``i % size == r``), so a score belongs to a
@@ -110,18 +112,23 @@ def summarise(results: list[EpisodeResult]) -> dict:
 
 
 def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int = 0,
-             progress: bool = True) -> Optional[dict]:
-    """Run ``episodes`` episodes split over the MPI ranks; the report on rank 0, None elsewhere."""
+             progress: bool = True, act: Optional[str] = None) -> Optional[dict]:
+    """Run ``episodes`` episodes split over the MPI ranks; the report on rank 0, None
+    elsewhere. ``act`` overrides how an exported policy acts (``policies.ACTS``)."""
     started = time.perf_counter()
-    results = run_split(policy_spec, episodes, env_config, seed, run_episode, progress, "evaluate")
-    return None if results is None else report(policy_spec, env_config, seed, results, time.perf_counter() - started)
+    results = run_split(policy_spec, episodes, env_config, seed, run_episode, progress, "evaluate", act)
+    if results is None:
+        return None
+    return report(policy_spec, env_config, seed, results, time.perf_counter() - started, act)
 
 
-def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wall_s: float) -> dict:
-    """The evaluation report of ``results`` (EpisodeResults, in episode order), as JSON-ready data."""
+def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wall_s: float,
+           act: Optional[str] = None) -> dict:
+    """The evaluation report of ``results`` (EpisodeResults, in episode order), as
+    JSON-ready data; ``act`` is recorded when it overrode the policy's own mode."""
     from baselines_ppo import mpi
 
-    return {
+    out = {
         "policy": policy_spec,
         "env": dataclasses.asdict(env_config),
         "seed": seed,
@@ -130,10 +137,13 @@ def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wa
         "summary": summarise(results),
         "episodes": [dataclasses.asdict(r) for r in results],
     }
+    if act is not None:
+        out["act"] = act
+    return out
 
 
 def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int, run: Callable,
-              progress: bool = True, desc: str = "episodes") -> Optional[list]:
+              progress: bool = True, desc: str = "episodes", act: Optional[str] = None) -> Optional[list]:
     """``run(env, policy, seed + i, i)`` for episode ``i`` in ``range(episodes)``,
     split over the MPI ranks (rank ``r`` runs ``i % size == r`` on its own env);
     everything ``run`` returned, in episode order, on rank 0, None elsewhere.
@@ -142,7 +152,7 @@ def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int,
 
     rank, size = mpi.rank(), mpi.size()
     try:
-        mine = _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc)
+        mine = _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc, act)
     except BaseException as err:
         if size > 1 and not isinstance(err, SystemExit):
             mpi.abort_on_exception(err)  # rank 0 would wait in gather() forever
@@ -153,7 +163,7 @@ def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int,
     return [item for _, item in sorted(((i, item) for part in gathered for i, item in part), key=lambda p: p[0])]
 
 
-def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc) -> list:
+def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, progress, desc, act) -> list:
     """[(i, run(...))] for the episodes ``i % size == rank``, on this rank's own env."""
     env = make_env(env_config)
     done = []
@@ -164,9 +174,9 @@ def _run_my_episodes(policy_spec, episodes, env_config, seed, rank, size, run, p
         bar = tqdm(total=len(range(rank, episodes, size)), desc=f"{desc} (rank 0 of {size})", unit="episode")
     try:
         for episode in range(rank, episodes, size):
-            # A fresh policy per episode: the random policy's draws then depend on
-            # the episode alone, not on which rank ran what before.
-            policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode)
+            # A fresh policy per episode: the random and sampled policies' draws then
+            # depend on the episode alone, not on which rank ran what before.
+            policy = make_policy(policy_spec, env.observation_space, env.action_space, seed=seed + episode, act=act)
             done.append((episode, run(env, policy, seed + episode, episode)))
             if bar is not None:
                 bar.update()
@@ -182,7 +192,8 @@ def format_report(report: dict) -> str:
     env = report["env"]
     lines = [
         f"policy {report['policy']}: difficulty {env['difficulty']}, {env['max_obstacles']} obstacles, "
-        f"{env['integrator']} at accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s",
+        f"{env['integrator']} at accuracy {env['integrator_accuracy']:g}, {report['ranks']} rank(s), {report['wall_s']:.1f} s"
+        + (f", actions: {report['act']}" if report.get("act") else ""),
         f"{'episode':>7s} {'seed':>6s} {'score (m)':>10s} {'steps':>6s}  end (pelvis to the obstacles' centres)",
     ]
     for e in report["episodes"]:

@@ -6,13 +6,20 @@
 Specs: ``random`` (uniform in the action box), ``zero`` (all excitations 0:
 the skeleton collapses passively), a path to an exported policy ``.npz``
 (``baselines_ppo.export``), or a run directory (its exported policy).
+
+An exported policy acts in the deterministic mode its file records unless told
+otherwise (``act``): "expected" or "mean" (``ModePolicy``), or "sample", drawing
+its actions as training did from a generator seeded per episode (``SampledPolicy``).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
+
+from baselines_ppo.export import ACTS
 
 BUILTIN_POLICIES = ("random", "zero")
 
@@ -71,6 +78,14 @@ def load_exported_policy(path: Path, observation_space: gym.Space, action_space:
     return policy
 
 
+def check_act(spec: str, act: Optional[str]) -> None:
+    """Fail fast on an ``act`` that names no way of acting, or that a built-in policy has not."""
+    if act is not None and act not in ACTS:
+        raise ValueError(f"--act {act!r} is not one of {', '.join(ACTS)}")
+    if act is not None and str(spec) in BUILTIN_POLICIES:
+        raise ValueError(f"--act {act} applies to an exported policy, not to the built-in {spec!r} policy")
+
+
 def check_policy_spec(spec: str) -> None:
     """Fail fast, before any env is built, on a spec that names nothing."""
     if spec not in BUILTIN_POLICIES and not Path(spec).exists():
@@ -78,16 +93,47 @@ def check_policy_spec(spec: str) -> None:
                          "nor a run directory (no such path)")
 
 
-def make_policy(spec: str, observation_space: gym.Space, action_space: gym.Space, seed: int = 0):
-    """An object with ``act(obs) -> action`` for ``spec`` (see the module docstring)."""
+class ModePolicy:
+    """An exported policy acting in one deterministic mode ("expected" or "mean")."""
+
+    def __init__(self, policy, mode: str):
+        self.policy, self.mode = policy, mode
+        self.metadata = policy.metadata
+
+    def act(self, obs) -> np.ndarray:
+        return self.policy.act(obs, self.mode)
+
+
+class SampledPolicy:
+    """An exported policy drawing its actions as in training, from its own
+    generator: seeded with the episode's course seed, a score belongs to the seed
+    and not to which rank ran what before."""
+
+    def __init__(self, policy, seed: int):
+        self.policy = policy
+        self.metadata = policy.metadata
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs) -> np.ndarray:
+        return self.policy.sample(obs, self.rng)
+
+
+def make_policy(spec: str, observation_space: gym.Space, action_space: gym.Space, seed: int = 0,
+                act: Optional[str] = None):
+    """An object with ``act(obs) -> action`` for ``spec`` (see the module docstring);
+    ``act`` (one of ACTS) overrides an exported policy's recorded mode."""
     spec = str(spec)
+    check_act(spec, act)
     if spec == "random":
         return RandomPolicy(action_space, seed)
     if spec == "zero":
         return ZeroPolicy(action_space)
     path = Path(spec)
     if path.exists():
-        return load_exported_policy(path, observation_space, action_space)
+        policy = load_exported_policy(path, observation_space, action_space)
+        if act == "sample":
+            return SampledPolicy(policy, seed)
+        return policy if act is None else ModePolicy(policy, act)
     raise ValueError(
         f"unknown policy {spec!r}: expected one of {list(BUILTIN_POLICIES)}, a policy .npz file "
         "or a run directory holding one (no such file or directory)"

@@ -29,6 +29,7 @@ from baselines_ppo.snapshots import list_snapshots
 from .comparison import standard_error
 from .envs import EnvConfig, make_env
 from .evaluation import FELL, EpisodeResult, run_episode
+from .policies import ModePolicy
 
 
 class SelectionError(ValueError):
@@ -129,16 +130,6 @@ def find_candidates(run_dir, from_iteration: Optional[int] = None,
         raise SelectionError(f"--from-iteration {from_iteration}: {run_dir} has no policy that late (its newest "
                              f"is iteration {newest}); lower it")
     return list(seen.values())
-
-
-class ModePolicy:
-    """An exported policy acting in one deterministic mode."""
-
-    def __init__(self, policy, mode: str):
-        self.policy, self.mode = policy, mode
-
-    def act(self, obs):
-        return self.policy.act(obs, self.mode)
 
 
 def score_jobs(jobs: Sequence[Tuple[int, str, int]], candidates: Sequence[Candidate], env_config: EnvConfig,

@@ -111,3 +111,26 @@ def test_evaluation_uses_the_graders_integrator_and_contact_whatever_the_policy_
     assert main(["evaluate", "--policy", str(path), *EVAL_ARGS, "--episodes", "1", "--out", str(out)]) == 0
     report = json.loads(out.read_text())["env"]
     assert report["integrator"] == "runge_kutta_merson" and report["friction_transition_velocity"] is None
+
+
+def test_act_sample_draws_as_training_did_seeded_by_course(tmp_path, capsys):
+    """--act sample scores the policy as it acted in training: the same per seed on
+    every run, not the deterministic score; the report says how it acted."""
+    path = tmp_path / "policy.npz"
+    rng = np.random.default_rng(0)
+    actor = [(rng.normal(size=(41, 8)), np.zeros(8)), (rng.normal(size=(8, 18)), np.full(18, 0.5))]
+    export.export_policy(path, actor, np.full(18, -1.0), "tanh", np.zeros(41), np.ones(41), np.inf,
+                         np.zeros(18), np.ones(18), metadata={"env": {"features": False}})
+    reports = {}
+    for name, act in (("sample", ["--act", "sample"]), ("again", ["--act", "sample"]), ("expected", [])):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", "--policy", str(path), *EVAL_ARGS, "--max-steps", "40", *act,
+                     "--out", str(out)]) == 0
+        reports[name] = json.loads(out.read_text())
+    scores = {name: [(e["seed"], e["score"]) for e in r["episodes"]] for name, r in reports.items()}
+    assert scores["sample"] == scores["again"]
+    assert scores["sample"] != scores["expected"]
+    assert reports["sample"]["act"] == "sample" and "act" not in reports["expected"]
+    assert "actions: sample" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--act sample applies to an exported policy, not to the built-in 'zero'"):
+        main(["evaluate", "--policy", "zero", *EVAL_ARGS, "--act", "sample"])

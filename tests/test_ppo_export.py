@@ -126,6 +126,21 @@ def test_default_action_is_the_expected_clipped_gaussian_action(tmp_path, model_
         policy.act(raw, mode="mode")
 
 
+def test_sampled_actions_are_the_training_gaussian_clipped(tmp_path, model_and_stats):
+    """sample() draws mean + std * N(0, 1) from the generator it is given, clipped as
+    the env clips: the TF policy's Gaussian, whose average is the expected mode."""
+    model, rms = model_and_stats
+    policy = load_policy(export(tmp_path / "policy.npz", model, rms, {}))
+    raw = np.tile(np.random.default_rng(2).normal(3.0, 4.0, (6, 5)), (20_000, 1))
+    mean = model.mean_action(rms(raw).astype(np.float32)).numpy().astype(np.float64)
+    noise = np.random.default_rng(5).standard_normal(mean.shape)
+    draws = policy.sample(raw, np.random.default_rng(5))
+    np.testing.assert_allclose(draws, np.clip(mean + np.exp(policy.log_std) * noise, LOW, HIGH), atol=1e-5)
+    np.testing.assert_allclose(draws.reshape(20_000, 6, 4).mean(axis=0), policy.act(raw[:6]), atol=1e-2)
+    one = policy.sample(raw[0], np.random.default_rng(9))
+    assert one.shape == (4,) and np.array_equal(one, policy.sample(raw[0], np.random.default_rng(9)))
+
+
 def test_expected_clipped_gaussian_with_infinite_bounds():
     from baselines_ppo.export import expected_clipped_gaussian
 
