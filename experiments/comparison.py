@@ -9,7 +9,9 @@ differences removes that shared part; their mean and its standard error say
 whether a gap is larger than the noise of the courses.
 
 The reports of one policy (as ``evaluate`` names it) are merged, so a comparison
-can grow: ``--seed 100 --episodes 16`` now and ``--seed 116`` later. All reports
+can grow: ``--seed 100 --episodes 16`` now and ``--seed 116`` later. A policy
+scored with ``--act sample`` (or another mode than its own) is another player,
+named with its actions: its sampled and deterministic scores pair like two runners. All reports
 must share the grader's settings (difficulty, obstacles, integrator, accuracy,
 episode length, feet friction): a score at another accuracy is another score.
 """
@@ -76,6 +78,8 @@ def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
         try:
             report = json.loads(Path(path).read_text())
             policy, env, episodes = report["policy"], report["env"], report["episodes"]
+            if report.get("act"):
+                policy = f"{policy} ({report['act']} actions)"
             settings = {key: env.get(key) for key in SCORED_SETTINGS}
             courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL) for e in episodes]
         except (OSError, ValueError, KeyError, TypeError) as err:

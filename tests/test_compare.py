@@ -69,3 +69,17 @@ def test_compare_refuses_what_it_cannot_pair(reports, tmp_path, capsys):
     with pytest.raises(SystemExit) as err:  # argparse: one usage line, status 2
         main(["compare", str(tmp_path / "missing.json")])
     assert err.value.code == 2 and "expected an existing .json file" in capsys.readouterr().err
+
+
+def test_a_policy_scored_with_other_actions_is_another_player(reports, tmp_path):
+    """The same policy's sampled report (evaluate --act sample) pairs against its
+    deterministic one instead of clashing with it course by course."""
+    report = json.loads((reports / "zero-a.json").read_text())
+    report["act"] = "sample"
+    for episode in report["episodes"]:
+        episode["score"] += 1.0
+    sampled = tmp_path / "zero-sampled.json"
+    sampled.write_text(json.dumps(report))
+    reference, [result] = compare([reports / "zero-a.json", sampled])
+    assert reference == "zero" and result.policy == "zero (sample actions)"
+    assert result.courses == 2 and result.difference == pytest.approx(1.0)
