@@ -114,7 +114,7 @@ def summarise(results: list[EpisodeResult]) -> dict:
 def evaluate(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int = 0,
              progress: bool = True, act: Optional[str] = None) -> Optional[dict]:
     """Run ``episodes`` episodes split over the MPI ranks; the report on rank 0, None
-    elsewhere. ``act`` overrides how an exported policy acts (``policies.ACTS``)."""
+    elsewhere. ``act`` overrides how an exported policy acts (``baselines_ppo.export.ACTS``)."""
     started = time.perf_counter()
     results = run_split(policy_spec, episodes, env_config, seed, run_episode, progress, "evaluate", act)
     if results is None:
