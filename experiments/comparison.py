@@ -11,9 +11,10 @@ whether a gap is larger than the noise of the courses.
 The reports of one policy (as ``evaluate`` names it) are merged, so a comparison
 can grow: ``--seed 100 --episodes 16`` now and ``--seed 116`` later. A policy
 scored with ``--act sample`` (or another mode than its own) is another player,
-named with its actions: its sampled and deterministic scores pair like two runners. All reports
-must share the grader's settings (difficulty, obstacles, integrator, accuracy,
-episode length, feet friction): a score at another accuracy is another score.
+named with its actions: its sampled and deterministic scores pair like two
+runners. All reports must share the grader's settings (difficulty, obstacles,
+integrator, accuracy, episode length, feet friction): a score at another accuracy
+is another score.
 """
 from __future__ import annotations
 

@@ -277,12 +277,15 @@ def trailing_mean(y: np.ndarray, n: int) -> np.ndarray:
     return (total[end] - total[start]) / (end - start)
 
 
-def _window_name(since: Optional[int], until: Optional[int]) -> str:
+def _empty_window(since: Optional[int], until: Optional[int]) -> str:
+    """The error line for a --from/--until window that holds no run's iteration."""
     if since is not None and until is not None:
-        return f"--from {_short(since)} --until {_short(until)}: no run has an iteration from {since} to {until}"
-    if since is not None:
-        return f"--from {_short(since)}: no run has an iteration at or after {since}"
-    return f"--until {_short(until)}: no run has an iteration at or before {until}"
+        where = f"--from {_short(since)} --until {_short(until)}: no run has an iteration from {since} to {until}"
+    elif since is not None:
+        where = f"--from {_short(since)}: no run has an iteration at or after {since}"
+    else:
+        where = f"--until {_short(until)}: no run has an iteration at or before {until}"
+    return f"{where} simulator steps"
 
 
 def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, parent: bool = True,
@@ -301,7 +304,7 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, 
     if since is not None or until is not None:
         runs = [within(data, since, until) for data in runs]
         if not any(len(data[X_COLUMN]) for data in runs):
-            raise PlotError(f"{_window_name(since, until)} simulator steps")
+            raise PlotError(_empty_window(since, until))
     names = _labels(run_dirs)
     panels = panels_for(runs)
     if not panels:
