@@ -22,7 +22,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -46,6 +46,13 @@ class PolicyScores:
     policy: str
     scores: Dict[int, float]
     fell: Dict[int, bool]
+    act: Optional[str] = None
+    """How it acted when it was scored other than in its own mode ("sample": drawn as in training)."""
+    steps: Optional[int] = None
+    """Simulator steps the policy had trained when it was scored (from the report's
+    ``training``; None in a report written before reports recorded it)."""
+    settings: Optional[Dict[str, object]] = None
+    """The grader's settings it was scored at (``SCORED_SETTINGS``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,17 +77,20 @@ class Paired:
         return abs(self.difference) <= NOISE_STANDARD_ERRORS * self.standard_error
 
 
-def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
+def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]:
     """The reports' policies in order of first appearance, each with its courses
-    merged; ComparisonError naming a report that cannot be used."""
+    merged; ComparisonError naming a report that cannot be used, or when fewer
+    than ``at_least`` policies are scored."""
     policies: Dict[str, PolicyScores] = {}
     settings_of_first = None
     for path in paths:
         try:
             report = json.loads(Path(path).read_text())
-            policy, env, episodes = report["policy"], report["env"], report["episodes"]
-            if report.get("act"):
-                policy = f"{policy} ({report['act']} actions)"
+            policy, env, episodes, act = report["policy"], report["env"], report["episodes"], report.get("act")
+            if act:
+                policy = f"{policy} ({act} actions)"
+            timesteps = (report.get("training") or {}).get("timesteps")
+            steps = None if timesteps is None else int(timesteps) * int(env.get("frame_skip") or 1)
             settings = {key: env.get(key) for key in SCORED_SETTINGS}
             courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL) for e in episodes]
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -93,15 +103,17 @@ def load_reports(paths: Sequence[Path]) -> List[PolicyScores]:
                        for key in SCORED_SETTINGS if settings[key] != settings_of_first[1][key]]
             raise ComparisonError(f"{path} was scored under other settings: {'; '.join(changed)}; compare "
                                   "reports of the same evaluation settings")
-        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}))
+        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}, act or None, steps, settings))
+        if scores.steps is None:
+            scores.steps = steps
         for seed, score, fell in courses:
             if seed in scores.scores and not math.isclose(scores.scores[seed], score, abs_tol=1e-9):
                 raise ComparisonError(f"{path}: course {seed} of {policy} scored {score:.3f} m here and "
                                       f"{scores.scores[seed]:.3f} m in another report; expected one score per course")
             scores.scores[seed], scores.fell[seed] = score, fell
-    if len(policies) < 2:
+    if len(policies) < at_least:
         raise ComparisonError(f"the reports score {len(policies)} policy ({', '.join(policies)}); expected at "
-                              "least two policies to compare")
+                              f"least {at_least} policies to compare")
     return list(policies.values())
 
 

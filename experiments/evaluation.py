@@ -139,7 +139,22 @@ def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wa
     }
     if act is not None:
         out["act"] = act
+    training = training_of(policy_spec)
+    if training:
+        out["training"] = training
     return out
+
+
+def training_of(policy_spec: str) -> Optional[dict]:
+    """How far an exported policy had trained (``iteration``, agent ``timesteps``,
+    from its metadata), so that its report can be placed on its line's curve
+    (``l2run plot --scores``); None for a built-in policy."""
+    if policy_spec in BUILTIN_POLICIES or not Path(policy_spec).exists():
+        return None
+    from baselines_ppo import export
+
+    training = export.load_policy(export.find_policy(Path(policy_spec))).metadata.get("training") or {}
+    return {key: int(training[key]) for key in ("iteration", "timesteps") if key in training} or None
 
 
 def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int, run: Callable,

@@ -1,6 +1,7 @@
 """``l2run plot``: training curves of one or more runs as a PNG grid.
 
     l2run plot runs/a [runs/b ...] [--out curves.png] [--at 250k 500k 1M] [--from 16.35M] [--until 17.35M] [--smooth 10]
+        [--scores REPORT.json ...]
 
 One panel per metric of progress.csv, runs overlaid with the run directory's
 name in the legend. x is simulator steps: the agent's timesteps times the run's
@@ -17,7 +18,11 @@ run, so that levers branched early stay readable beside a long main run;
 line is not a sliver at the right of a 17M-step axis. ``--smooth N`` draws each
 curve as the mean of its last N iterations over the raw one, faint: a million steps
 are some 60 iterations of noisy episode means, and a lever's gap is read off the
-trend, not off single iterations.
+trend, not off single iterations. ``--scores`` draws ``l2run evaluate`` reports
+of the line's policies on the distance panel, each at the steps its policy had
+trained, with the standard error over its courses (:mod:`experiments.score_points`),
+and prints them as a table: the grader's score of the line beside the training
+distance it optimises.
 
 A run started with ``l2run train --init-from`` carries its parent's curve
 (``parent_progress.csv``, rows up to the branch point): it is drawn before the
@@ -38,10 +43,11 @@ import numpy as np
 
 from .cli_types import int_in, output_file
 
+DISTANCE_PANEL = "distance (m)"
 #: Panels in display order: (title, [(column, line label suffix)]).
 PANELS: Tuple[Tuple[str, Tuple[Tuple[str, str], ...]], ...] = (
     ("episode return", (("rollout/ep_return", ""),)),
-    ("distance (m)", (("rollout/distance", " mean"), ("rollout/distance_max", " max"))),
+    (DISTANCE_PANEL, (("rollout/distance", " mean"), ("rollout/distance_max", " max"))),
     ("episode length (simulator steps)", (("rollout/ep_length", ""),)),
     ("policy loss", (("losses/policy", ""),)),
     ("value loss", (("losses/value", ""),)),
@@ -85,6 +91,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--smooth", type=int_in(1), default=1, metavar="N",
                         help="draw each curve as the mean of its last N iterations, the raw curve faint "
                              "behind it (default 1: raw)")
+    parser.add_argument("--scores", nargs="+", type=Path, default=[], metavar="REPORT",
+                        help="`l2run evaluate --out` reports of the runs' policies, drawn on the distance panel "
+                             "at the steps each policy had trained (e.g. pretrained/round2/reports/*-seeds100-131.json)")
     parser.add_argument("--no-parent", dest="parent", action="store_false",
                         help="leave out the parent's curve of a run started with --init-from (a line "
                              "continued with no setting changed keeps its own earlier rows)")
@@ -92,7 +101,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .comparison import ComparisonError
+    from .score_points import format_points, load_points
+
     try:
+        points = load_points(args.scores) if args.scores else []
         marks = [parse_steps(text) for text in args.at] if args.at else []
         until = parse_steps(args.until, "--until") if args.until is not None else None
         since = parse_steps(args.since, "--from") if args.since is not None else None
@@ -101,10 +114,13 @@ def run(args) -> int:
         over = parse_steps(args.over, "--over") if args.over is not None else None
         if over is not None and not marks:
             raise PlotError(f"--over {args.over} averages the --at table; give --at STEPS as well")
-        path = plot_runs(args.runs, args.out, until, parent=args.parent, since=since, smooth=args.smooth)
+        path = plot_runs(args.runs, args.out, until, parent=args.parent, since=since, smooth=args.smooth,
+                         scores=points)
         if marks:
             print(compare_at(args.runs, marks, parent=args.parent, over=over))
-    except PlotError as err:
+        if points:
+            print(format_points(points))
+    except (PlotError, ComparisonError) as err:
         print(f"l2run plot: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {path}")
@@ -289,12 +305,15 @@ def _empty_window(since: Optional[int], until: Optional[int]) -> str:
 
 
 def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, parent: bool = True,
-              since: Optional[int] = None, smooth: int = 1) -> Path:
+              since: Optional[int] = None, smooth: int = 1, scores: Sequence = ()) -> Path:
     """Write the grid of curves to ``out``; returns its path. With ``since`` and
     ``until``, only each run's iterations within those simulator steps are drawn;
     with ``parent``, the parent's curve of a run started from another is drawn
     first, fainter; with ``smooth`` > 1, each curve is its trailing mean over that
-    many iterations, the raw one faint behind it."""
+    many iterations, the raw one faint behind it; ``scores`` (scored policies,
+    :func:`experiments.score_points.load_points`) go on the distance panel."""
+    from . import score_points
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -330,11 +349,17 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, 
                     if smooth > 1:
                         ax.plot(x[part], y[part], alpha=0.15 * alpha, **style)
                     ax.plot(x[part], trailing_mean(y[part], smooth), alpha=alpha, label=label, **style)
+        if scores and title == DISTANCE_PANEL:
+            score_points.draw(ax, scores, since, until)
         ax.set_title(title)
         ax.set_xlabel("simulator steps")
         ax.grid(alpha=0.3)
-        if len(runs) > 1 or len(lines) > 1 or any((data[PARENT_COLUMN] > 0).any() for data in runs):
-            ax.legend(fontsize="small")
+        if len(runs) > 1 or len(lines) > 1 or any((data[PARENT_COLUMN] > 0).any() for data in runs) or \
+                (scores and title == DISTANCE_PANEL):
+            if scores and title == DISTANCE_PANEL:  # below the axes: the points fill the panel
+                ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+            else:
+                ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -49,7 +49,7 @@ def test_paired_statistics_and_verdict():
 
 
 def test_compare_refuses_what_it_cannot_pair(reports, tmp_path, capsys):
-    with pytest.raises(SystemExit, match=r"expected at least two policies to compare"):
+    with pytest.raises(SystemExit, match=r"expected at least 2 policies to compare"):
         main(["compare", str(reports / "zero-a.json"), str(reports / "zero-b.json")])
     other = json.loads((reports / "random.json").read_text())
     other["env"]["integrator_accuracy"] = 1e-3

@@ -31,6 +31,7 @@ def test_evaluate_random_policy_writes_json(tmp_path, capsys):
     assert summary["min"] == min(scores) and summary["max"] == max(scores)
     assert summary["ends"] == {"fell": 2, "time limit": 0, "simulator error": 0}
     assert report["env"]["integrator_accuracy"] == 3e-2
+    assert "training" not in report  # a built-in policy has trained no steps
     printed = capsys.readouterr().out
     assert "score: mean" in printed and "fell (" in printed and "m before the next)" in printed
 
@@ -102,15 +103,17 @@ def test_evaluation_uses_the_graders_integrator_and_contact_whatever_the_policy_
     trained_env = {"features": False, "frame_skip": 2, "integrator": "semi_explicit_euler2",
                    "friction_transition_velocity": 0.3}
     export.export_policy(path, actor, np.zeros(18), "tanh", np.zeros(41), np.ones(41), np.inf,
-                         np.zeros(18), np.ones(18), metadata={"env": trained_env})
+                         np.zeros(18), np.ones(18),
+                         metadata={"env": trained_env, "training": {"iteration": 7, "timesteps": 700}})
     config = policy_env_config(str(path), integrator_accuracy=1e-3)
     assert config.integrator == "runge_kutta_merson" and config.frame_skip == 2
     assert config.friction_transition_velocity is None  # the model's own 0.1 m/s, the grader's
     assert policy_env_config(str(path), integrator="semi_explicit_euler2").integrator == "semi_explicit_euler2"
     out = tmp_path / "report.json"
     assert main(["evaluate", "--policy", str(path), *EVAL_ARGS, "--episodes", "1", "--out", str(out)]) == 0
-    report = json.loads(out.read_text())["env"]
-    assert report["integrator"] == "runge_kutta_merson" and report["friction_transition_velocity"] is None
+    report = json.loads(out.read_text())
+    assert report["env"]["integrator"] == "runge_kutta_merson" and report["env"]["friction_transition_velocity"] is None
+    assert report["training"] == {"iteration": 7, "timesteps": 700}  # where `l2run plot --scores` puts it
 
 
 def test_act_sample_draws_as_training_did_seeded_by_course(tmp_path, capsys):

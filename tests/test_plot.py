@@ -1,6 +1,10 @@
 """`l2run plot`: curves of several runs in one PNG; clear errors for non-runs."""
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from baselines_ppo.logger import Logger
 from experiments.cli import main
@@ -155,6 +159,63 @@ def test_from_and_smooth_draw_a_branch_window_readably(tmp_path, capsys):
     assert "--from 1k: no run has an iteration at or after 1000 simulator steps" in capsys.readouterr().err
     assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--from", "400", "--until", "300"]) == 2
     assert "--from 400 is not before --until 300: nothing to draw" in capsys.readouterr().err
+
+
+def score_report(path, policy, timesteps, scores, act=None, accuracy=1e-3, frame_skip=1):
+    """A report as `l2run evaluate --out` writes it (the fields `plot --scores` reads)."""
+    env = {"difficulty": 2, "max_obstacles": 10, "integrator": "runge_kutta_merson",
+           "integrator_accuracy": accuracy, "max_steps": 1000, "friction_transition_velocity": None,
+           "frame_skip": frame_skip}
+    report = {"policy": policy, "env": env, "seed": 100,
+              "episodes": [{"seed": 100 + i, "score": score, "end": "fell" if score < 10 else "time limit"}
+                           for i, score in enumerate(scores)]}
+    if timesteps is not None:
+        report["training"] = {"iteration": timesteps // 100, "timesteps": timesteps}
+    if act:
+        report["act"] = act
+    path.write_text(json.dumps(report))
+    return str(path)
+
+
+def test_scores_put_graded_policies_on_the_curve(tmp_path, capsys):
+    """--scores draws evaluate reports at the simulator steps their policies had
+    trained, merged per policy as `compare` merges them, and prints them."""
+    from experiments.score_points import load_points, mean_and_error, series
+
+    a = fake_run(tmp_path / "a", 1.0, with_distance=True)
+    early = score_report(tmp_path / "early.json", "snap-200.npz", 200, [4.0, 12.0], frame_skip=2)
+    late = score_report(tmp_path / "late.json", "snap-300.npz", 300, [6.0, 8.0])
+    more = score_report(tmp_path / "more.json", "snap-300.npz", 300, [10.0])  # course 100 again: merged
+    more_report = json.loads(Path(more).read_text())
+    more_report["episodes"][0]["seed"] = 102
+    Path(more).write_text(json.dumps(more_report))
+    sampled = score_report(tmp_path / "sampled.json", "snap-300.npz", 300, [5.0, 7.0], act="sample")
+
+    points = load_points([Path(p) for p in (late, sampled, early, more)])
+    assert [(p.policy, p.steps, len(p.scores)) for p in points] == [
+        ("snap-300.npz", 300, 3), ("snap-300.npz (sample actions)", 300, 2), ("snap-200.npz", 400, 2)]
+    assert mean_and_error(points[0]) == pytest.approx((8.0, 2.0 / np.sqrt(3)))
+    assert list(series(points)) == ["grader score", "grader score, sample actions"]
+
+    out = tmp_path / "scored.png"
+    assert main(["plot", str(a), "--out", str(out), "--scores", early, late, more, sampled]) == 0
+    printed = capsys.readouterr().out
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [line.split() for line in printed.splitlines() if "snap-" in line]
+    assert rows == [["300", "snap-300.npz", "3", "8.00", "1.15", "2"],
+                    ["300", "snap-300.npz", "(sample", "actions)", "2", "6.00", "1.00", "2"],
+                    ["400", "snap-200.npz", "2", "8.00", "4.00", "1"]]
+
+    untrained = score_report(tmp_path / "zero.json", "zero", None, [1.0, 2.0])
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--scores", late, untrained]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "l2run plot: error: the report of zero does not say how many steps its policy had trained (a built-in "
+        "policy, or a report written before reports recorded it): score the policy again with "
+        "`l2run evaluate --policy NPZ --out`")
+    other = score_report(tmp_path / "other.json", "snap-400.npz", 400, [1.0], accuracy=3e-2)
+    assert main(["plot", str(a), "--out", str(tmp_path / "x.png"), "--scores", late, other]) == 2
+    assert "scored under other settings: integrator_accuracy 0.001" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_wall_time_adds_up_along_a_line_of_runs():

@@ -12,12 +12,17 @@ from mpi_cases import REPO, mpi_env
 from test_train_cli import l2run, tiny_quick_config
 
 SHIP = REPO / "experiments" / "scripts" / "ship_pretrained.sh"
+SAVE_LINE = REPO / "experiments" / "scripts" / "save_line.sh"
+
+
+def script(path, *args, **env):
+    environment = dict(mpi_env(), VENV=str(Path(sys.executable).parent.parent), **env)
+    return subprocess.run(["bash", str(path), *map(str, args)], env=environment, capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
 
 
 def ship(run_dir, out, episodes, **env):
-    environment = dict(mpi_env(), VENV=str(Path(sys.executable).parent.parent), **env)
-    return subprocess.run(["bash", str(SHIP), str(run_dir), str(out), str(episodes)], env=environment,
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    return script(SHIP, run_dir, out, episodes, **env)
 
 
 @pytest.mark.slow
@@ -64,6 +69,17 @@ def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     progress = (tmp_path / "continued" / "progress.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in progress[1:]] == ["2"]
     assert len((tmp_path / "continued" / "parent_progress.csv").read_text().splitlines()) == 2  # header + row 1
+
+    # grader scores kept beside the line (reports/*-seeds*.json) go on its curve when it is saved
+    drawn = (out / "curves.png").read_bytes()
+    assert script(SAVE_LINE, run_dir, out).returncode == 0
+    assert (out / "curves.png").read_bytes() == drawn  # the same picture again: no report yet
+    assert report["training"] == {"iteration": 1, "timesteps": 128}
+    (out / "reports").mkdir()
+    (out / "reports" / "shipped-seeds0-1.json").write_text(json.dumps(report))
+    saved = script(SAVE_LINE, run_dir, out)
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    assert (out / "curves.png").read_bytes() != drawn
 
     default = ship(run_dir, tmp_path / "default", 1)
     assert default.returncode == 0, default.stderr[-3000:]

@@ -9,7 +9,9 @@
 # statistics, counters, every rank's RNG) with the policy exported at it (what
 # `l2run evaluate --policy OUT_DIR` scores when OUT_DIR has no policy.npz of its own),
 # config.toml, progress.csv (with parent_progress.csv and lineage.json of a run
-# started with --init-from) and curves.png. Commit OUT_DIR; on any machine
+# started with --init-from) and curves.png, which also draws the grader scores of
+# the line's policies kept as OUT_DIR/reports/*-seeds*.json (`l2run evaluate --out`
+# reports, named for their courses) on the distance panel. Commit OUT_DIR; on any machine
 #   l2run train --config OUT_DIR/config.toml --init-from OUT_DIR --run-dir runs/NEW --ranks 2
 # then continues the line exactly (same config and ranks: bit for bit). The package's
 # previous checkpoint and curve files are replaced (git keeps them); its policy,
@@ -46,5 +48,7 @@ else
 fi
 echo "$latest" > "$out/checkpoints.new/latest"
 rm -rf "$out/checkpoints" && mv "$out/checkpoints.new" "$out/checkpoints"
-"$bin/l2run" plot "$run_dir" --out "$out/curves.png" > /dev/null
+shopt -s nullglob
+scored=("$out"/reports/*-seeds*.json)
+"$bin/l2run" plot "$run_dir" --out "$out/curves.png" ${scored[@]:+--scores "${scored[@]}"} > /dev/null
 echo "saved the line of $run_dir ($latest) to $out"
