@@ -206,8 +206,21 @@ def load_policy(path: PathLike) -> ExportedPolicy:
         path = find_policy(path)
     if not path.is_file():
         raise FileNotFoundError(f"no policy file at {path}")
+    return _parse_policy(path, path)
+
+
+def policy_from_bytes(data: bytes, path: PathLike) -> ExportedPolicy:
+    """The policy in ``data``, the bytes of a file written by :func:`export_policy`
+    (``path`` names it in errors and in the policy). A caller that must act with the
+    very bytes it read once, such as a selection among the files of a run that is
+    still rewriting them, reads the file itself and parses it here."""
+    return _parse_policy(io.BytesIO(data), Path(path))
+
+
+def _parse_policy(source, path: Path) -> ExportedPolicy:
+    """The policy in ``source`` (a path or a binary file object); errors name ``path``."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(source, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
         raise PolicyFileError(f"{path} is not a readable policy file ({type(err).__name__}: {err})") from err

@@ -78,7 +78,7 @@ def _run(args) -> int:
 
 
 def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
-    from baselines_ppo.export import load_policy, with_act_mode
+    from baselines_ppo.export import with_act_mode
 
     from .evaluation import policy_env_config, write_json_atomically
     from .selection import format_table, select
@@ -94,11 +94,12 @@ def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
     print(f"selection written to {out}")
     if args.ship is not None:
         winner = result["winner"]
+        chosen = next(c for c in candidates if c.name == winner["candidate"])
         selection = {"selection": {"run_dir": str(args.run_dir), "candidate": winner["candidate"],
                                    "seeds": seeds, "mean": winner["mean"], "sem": winner["sem"],
                                    "report_seeds": report_seeds,
                                    "report_mean": result["report"]["summary"]["mean"] if result["report"] else None}}
-        with_act_mode(load_policy(winner["path"]), args.ship, winner["mode"], selection)
+        with_act_mode(chosen.load(), args.ship, winner["mode"], selection)  # the bytes scored, not the path now
         print(f"winner {winner['candidate']} (mode {winner['mode']}) written to {args.ship}")
     return 0
 

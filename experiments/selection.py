@@ -16,14 +16,14 @@ so the work balances whatever the number of candidates.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from baselines_ppo.export import ACT_MODES, BEST_POLICY_FILE, POLICY_FILE, PolicyFileError, load_policy
+from baselines_ppo.export import (ACT_MODES, BEST_POLICY_FILE, POLICY_FILE, ExportedPolicy, PolicyFileError,
+                                  policy_from_bytes)
 from baselines_ppo.snapshots import list_snapshots
 
 from .comparison import standard_error
@@ -42,21 +42,13 @@ class Candidate:
     path: Path
     iteration: Optional[int]
     timesteps: Optional[int]
-    digest: str  # sha256 of the file when listed: a live run rewrites policy.npz every iteration
+    data: bytes = dataclasses.field(repr=False)
+    """The file's bytes when it was listed: a live run rewrites policy.npz every
+    iteration and prunes old snapshots, so every rank scores, and --ship writes,
+    these bytes, never what the path holds later."""
 
-    def load(self):
-        """The policy, refusing a file that changed or went away since it was listed.
-        One check after loading suffices: files are replaced by rename, so bytes
-        that still match the digest are the bytes that were loaded."""
-        try:
-            policy = load_policy(self.path)
-            same = hashlib.sha256(self.path.read_bytes()).hexdigest() == self.digest
-        except FileNotFoundError:
-            same = False  # a live run prunes old snapshots
-        if not same:
-            raise SelectionError(f"{self.path} changed or went away while the selection ran (is the run still "
-                                 "training?); select again, or copy its snapshots to a directory of their own")
-        return policy
+    def load(self) -> ExportedPolicy:
+        return policy_from_bytes(self.data, self.path)
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> List[int]:
@@ -108,24 +100,27 @@ def find_candidates(run_dir, from_iteration: Optional[int] = None,
     for path in include:
         if not Path(path).is_file():
             raise SelectionError(f"--include {path}: no such policy file (expected an exported .npz)")
-    seen: Dict[str, Candidate] = {}
+    seen: Dict[bytes, Candidate] = {}
     newest = 0  # of the run's own policies, for the error below
     for path in own + [Path(p) for p in include]:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest in seen:
-            continue
         try:
-            training = load_policy(path).metadata.get("training") or {}
-        except (PolicyFileError, FileNotFoundError) as err:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue  # a snapshot a live run pruned since it was listed
+        try:
+            training = policy_from_bytes(data, path).metadata.get("training") or {}
+        except PolicyFileError as err:
             raise SelectionError(f"candidate {path}: {err}") from None
+        if data in seen:
+            continue
         iteration = training.get("iteration")
         inside = path in own
         if inside:
             newest = max(newest, iteration or 0)
         if inside and from_iteration is not None and (iteration is None or iteration < from_iteration):
             continue
-        seen[digest] = Candidate(str(path.relative_to(run_dir)) if inside else str(path), path, iteration,
-                                 training.get("timesteps"), digest)
+        seen[data] = Candidate(str(path.relative_to(run_dir)) if inside else str(path), path, iteration,
+                               training.get("timesteps"), data)
     if from_iteration is not None and not any(c.path in own for c in seen.values()):
         raise SelectionError(f"--from-iteration {from_iteration}: {run_dir} has no policy that late (its newest "
                              f"is iteration {newest}); lower it")
@@ -178,7 +173,7 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     check_disjoint(selection_seeds, report_seeds)
     rank, size = mpi.rank(), mpi.size()
     started = time.perf_counter()
-    # Rank 0's list for every rank, each file pinned by its digest (see Candidate.load).
+    # Rank 0's list, with the bytes it read, for every rank (see Candidate.data).
     candidates = mpi.broadcast(list(candidates) if rank == 0 else None)
     jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
     scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
