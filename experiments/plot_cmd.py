@@ -349,17 +349,16 @@ def plot_runs(run_dirs: Sequence[Path], out: Path, until: Optional[int] = None, 
                     if smooth > 1:
                         ax.plot(x[part], y[part], alpha=0.15 * alpha, **style)
                     ax.plot(x[part], trailing_mean(y[part], smooth), alpha=alpha, label=label, **style)
-        if scores and title == DISTANCE_PANEL:
+        scored_here = bool(scores) and title == DISTANCE_PANEL
+        if scored_here:
             score_points.draw(ax, scores, since, until)
         ax.set_title(title)
         ax.set_xlabel("simulator steps")
         ax.grid(alpha=0.3)
-        if len(runs) > 1 or len(lines) > 1 or any((data[PARENT_COLUMN] > 0).any() for data in runs) or \
-                (scores and title == DISTANCE_PANEL):
-            if scores and title == DISTANCE_PANEL:  # below the axes: the points fill the panel
-                ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-            else:
-                ax.legend(fontsize="small")
+        if scored_here:  # below the axes: the points and curves fill the panel
+            ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+        elif len(runs) > 1 or len(lines) > 1 or any((data[PARENT_COLUMN] > 0).any() for data in runs):
+            ax.legend(fontsize="small")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -3,7 +3,7 @@
 The training distance is what the line optimises, measured with sampled actions
 at the training integrator; the 2017 score is deterministic, at Runge-Kutta-Merson
 1e-3, on fixed courses. The two can part: on the runner's line the training
-distance rose 1.2 m from 9.9M to 17.35M steps while the grader score of every
+distance rose 2.2 m from 9.9M to 18.79M steps while the grader score of every
 checkpoint stayed near 10 m (docs/reproducing-2017.md, "The pretrained runner").
 Drawing each scored policy's ``l2run evaluate`` report at the steps it had trained,
 with the standard error of its mean over the courses, on the distance panel makes
@@ -86,7 +86,7 @@ def draw(ax, points: Sequence[PolicyScores], since: Optional[int] = None, until:
 def format_points(points: Sequence[PolicyScores]) -> str:
     """The points as a table: what the plot draws, in numbers."""
     width = max(len(p.policy) for p in points)
-    lines = ["grader-settings scores on the curve (mean over the courses, its standard error):",
+    lines = ["scores on the curve (mean over the courses, its standard error):",
              f"  {'steps':>11s}  {'policy':{width}s} {'courses':>7s} {'mean m':>7s} {'s.e.':>5s} {'falls':>6s}"]
     for point in points:
         mean, error = mean_and_error(point)
