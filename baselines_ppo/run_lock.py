@@ -140,6 +140,28 @@ def holder_of(run_dir, settle: float = 2.0) -> Optional[Holder]:
         time.sleep(0.05)
 
 
+def is_held(run_dir) -> Optional[bool]:
+    """Whether a process on this host holds ``run_dir``'s lock, read without taking it.
+
+    Why not probe it as :func:`check_unlocked` does: a watcher that asks again and
+    again (``experiments/scripts/keep_line.sh``) would hold the lock for an instant
+    each time, and a job starting at that instant would find its own directory busy.
+    The kernel lists every lock in ``/proc/locks`` by device and inode; this reads
+    that. False when there is no lock file; None where the list cannot be read (not
+    Linux). A holder on another host (NFS) is not listed here.
+    """
+    try:
+        stat = lock_path(run_dir).stat()
+    except FileNotFoundError:
+        return False
+    try:
+        listed = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    key = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(key in line.split() and "FLOCK" in line for line in listed.splitlines())
+
+
 def check_unlocked(run_dir) -> None:
     """RunDirBusy if a live job holds ``run_dir``'s lock; takes and drops it at once.
 

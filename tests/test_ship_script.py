@@ -13,11 +13,15 @@ from test_train_cli import l2run, tiny_quick_config
 
 SHIP = REPO / "experiments" / "scripts" / "ship_pretrained.sh"
 SAVE_LINE = REPO / "experiments" / "scripts" / "save_line.sh"
+KEEP_LINE = REPO / "experiments" / "scripts" / "keep_line.sh"
+
+
+def environment(**env):
+    return dict(mpi_env(), VENV=str(Path(sys.executable).parent.parent), **env)
 
 
 def script(path, *args, **env):
-    environment = dict(mpi_env(), VENV=str(Path(sys.executable).parent.parent), **env)
-    return subprocess.run(["bash", str(path), *map(str, args)], env=environment, capture_output=True, text=True,
+    return subprocess.run(["bash", str(path), *map(str, args)], env=environment(**env), capture_output=True, text=True,
                           timeout=300, cwd=REPO)
 
 
@@ -84,3 +88,39 @@ def test_ship_packages_the_best_policy_or_the_one_named_by_POLICY(tmp_path):
     default = ship(run_dir, tmp_path / "default", 1)
     assert default.returncode == 0, default.stderr[-3000:]
     assert (tmp_path / "default" / "policy.npz").read_bytes() == (run_dir / "best_policy.npz").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_keep_line_saves_a_live_run_at_its_checkpoints_and_stops_with_it(tmp_path):
+    config_path = tiny_quick_config(tmp_path, max_steps=40, steps_per_rank=64, minibatch_size=32, checkpoint_every=1)
+    run_dir, out = tmp_path / "run", tmp_path / "line"
+    # started before the trainer, as after a reboot: it waits for the run to take its lock
+    keeper = subprocess.Popen(["bash", str(KEEP_LINE), str(run_dir), str(out)], env=environment(POLL="1", WAIT="120"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        trained = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 3, "--run-dir", run_dir,
+                        "--quiet", timeout=180)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        stdout, stderr = keeper.communicate(timeout=120)  # it exits by itself once the trainer has
+    finally:
+        keeper.kill()
+    assert keeper.returncode == 0, stderr[-3000:]
+    assert f"{run_dir} is training" in stdout and f"the trainer of {run_dir} has exited" in stdout
+    assert stdout.rstrip().endswith(f"{out} holds ckpt-00000003 of {run_dir}")
+    assert (out / "checkpoints" / "latest").read_text().strip() == "ckpt-00000003"
+    assert (out / "checkpoints" / "ckpt-00000003" / "policy.npz").read_bytes() == (run_dir / "policy.npz").read_bytes()
+    assert (out / "progress.csv").read_bytes() == (run_dir / "progress.csv").read_bytes()
+    assert sorted(path.name for path in (out / "checkpoints").iterdir()) == ["ckpt-00000003", "latest"]
+
+    # on a run nobody trains it waits WAIT seconds, then leaves a line already saved as it is
+    drawn = (out / "curves.png").read_bytes()
+    again = script(KEEP_LINE, run_dir, out, POLL="1", WAIT="0")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.splitlines() == [f"keep_line: no training job holds {run_dir}; saving what it has",
+                                         f"keep_line: {out} holds ckpt-00000003 of {run_dir}"]
+    assert (out / "curves.png").read_bytes() == drawn
+    nothing = script(KEEP_LINE, tmp_path / "empty", tmp_path / "nowhere", POLL="1", WAIT="0")
+    assert nothing.returncode == 2
+    assert nothing.stderr.strip() == f"keep_line: {tmp_path / 'empty'} has no checkpoint: nothing saved"
+    assert not (tmp_path / "nowhere").exists()
