@@ -10,6 +10,7 @@ seed, not to a rank layout: ``mpirun -np 2`` reproduces a 1-rank evaluation.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -142,18 +143,43 @@ def report(policy_spec: str, env_config: EnvConfig, seed: int, results: list, wa
     training = training_of(policy_spec)
     if training:
         out["training"] = training
+    digest = policy_sha256(policy_spec)
+    if digest:
+        out["policy_sha256"] = digest
     return out
+
+
+def policy_sha256(policy_spec: str) -> Optional[str]:
+    """The SHA-256 of the exported policy file scored; None for a built-in policy.
+
+    Why: a report names its policy by path, and a path under runs/ does not outlive
+    its machine. The digest ties the score to the bytes, so that a policy found again
+    (in git's history, or trained again bit for bit from a committed checkpoint) can
+    be shown to be the one scored."""
+    path = _policy_file(policy_spec)
+    return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _policy_file(policy_spec: str) -> Optional[Path]:
+    """The exported policy file a spec names (a file, or a run directory's); None
+    for a built-in policy."""
+    if policy_spec in BUILTIN_POLICIES or not Path(policy_spec).exists():
+        return None
+    from baselines_ppo import export
+
+    return export.find_policy(Path(policy_spec))
 
 
 def training_of(policy_spec: str) -> Optional[dict]:
     """How far an exported policy had trained (``iteration``, agent ``timesteps``,
     from its metadata), so that its report can be placed on its line's curve
     (``l2run plot --scores``); None for a built-in policy."""
-    if policy_spec in BUILTIN_POLICIES or not Path(policy_spec).exists():
+    path = _policy_file(policy_spec)
+    if path is None:
         return None
     from baselines_ppo import export
 
-    training = export.load_policy(export.find_policy(Path(policy_spec))).metadata.get("training") or {}
+    training = export.load_policy(path).metadata.get("training") or {}
     return {key: int(training[key]) for key in ("iteration", "timesteps") if key in training} or None
 
 

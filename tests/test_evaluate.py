@@ -1,4 +1,5 @@
 """l2run evaluate on the real simulator, with 1 rank and under mpirun -np 2."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -114,6 +115,7 @@ def test_evaluation_uses_the_graders_integrator_and_contact_whatever_the_policy_
     report = json.loads(out.read_text())
     assert report["env"]["integrator"] == "runge_kutta_merson" and report["env"]["friction_transition_velocity"] is None
     assert report["training"] == {"iteration": 7, "timesteps": 700}  # where `l2run plot --scores` puts it
+    assert report["policy_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()  # the bytes scored
 
 
 def test_act_sample_draws_as_training_did_seeded_by_course(tmp_path, capsys):
