@@ -1,5 +1,6 @@
 # Two commands set up a fresh machine: `make train` and `make test`.
 # make train [CONFIG=...] [RUN=runs/...] [RANKS=N] [ITERATIONS=K]: resumes RUN if it exists.
+# make line [LINE=pretrained/round2]: continues a line kept in the repository in the background, saved as it trains.
 # make demo [PRETRAINED=pretrained/round2]: scores the shipped runner on 3 seeds and renders its GIF.
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +12,7 @@ RANKS  ?= $(shell nproc)
 ITERATIONS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-cluster bench train demo clean
+.PHONY: install test test-cluster bench train line demo clean
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ bench: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/l2run train --config $(CONFIG) --ranks $(RANKS) --run-dir $(RUN) --resume $(if $(ITERATIONS),--iterations $(ITERATIONS))
+
+# A long line goes on across machines: resume runs/NAME if it is as far as the line's
+# committed checkpoint, else --init-from it; keep_line.sh saves it back at every checkpoint.
+LINE ?= pretrained/round2
+line: $(STAMP)
+	VENV=$(CURDIR)/$(VENV) experiments/scripts/continue_line.sh $(LINE)
 
 # The shipped runner: 3 seeds at the grader's accuracy, and a GIF of its gait.
 PRETRAINED ?= pretrained/round2

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from test_train_cli import l2run, tiny_quick_config
 SHIP = REPO / "experiments" / "scripts" / "ship_pretrained.sh"
 SAVE_LINE = REPO / "experiments" / "scripts" / "save_line.sh"
 KEEP_LINE = REPO / "experiments" / "scripts" / "keep_line.sh"
+CONTINUE_LINE = REPO / "experiments" / "scripts" / "continue_line.sh"
 
 
 def environment(**env):
@@ -124,3 +126,66 @@ def test_keep_line_saves_a_live_run_at_its_checkpoints_and_stops_with_it(tmp_pat
     assert nothing.returncode == 2
     assert nothing.stderr.strip() == f"keep_line: {tmp_path / 'empty'} has no checkpoint: nothing saved"
     assert not (tmp_path / "nowhere").exists()
+
+
+def wait_for_line(log: Path, line: str, timeout: float = 240) -> str:
+    """The keep_line log once it ends with ``line`` (the watcher's last word), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        if text.rstrip().endswith(line):
+            return text
+        time.sleep(1)
+    pytest.fail(f"{log} did not end with {line!r}:\n{text[-2000:]}")
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_continue_line_resumes_or_starts_from_the_saved_line_and_keeps_it_saved(tmp_path):
+    from baselines_ppo.run_lock import RunLock
+
+    config_path = tiny_quick_config(tmp_path, max_steps=40, steps_per_rank=64, minibatch_size=32, checkpoint_every=1)
+    origin, line = tmp_path / "origin", tmp_path / "line"
+    trained = l2run("train", "--config", config_path, "--ranks", 2, "--iterations", 2, "--run-dir", origin,
+                    "--quiet", timeout=180)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert script(SAVE_LINE, origin, line).returncode == 0
+    origin_progress = (origin / "progress.csv").read_bytes()
+
+    nothing = script(CONTINUE_LINE, tmp_path / "empty", tmp_path / "run")
+    assert nothing.returncode == 2
+    assert nothing.stderr.startswith(f"continue_line: {tmp_path / 'empty'} holds no complete checkpoint")
+    with RunLock(tmp_path / "run"):
+        busy = script(CONTINUE_LINE, line, tmp_path / "run")
+    assert busy.returncode == 1
+    assert busy.stderr.strip() == f"continue_line: {tmp_path / 'run'} is already training " \
+                                  f"(stop it with: l2run stop {tmp_path / 'run'})"
+    (tmp_path / "run").rename(tmp_path / "locked-once")
+
+    # no run directory on this machine: the line goes on from its saved checkpoint, on the line's 2 ranks
+    run_dir = tmp_path / "run"
+    started = script(CONTINUE_LINE, line, run_dir, ITERATIONS="3", POLL="1", WAIT="30")
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert f"continue_line: {run_dir} continues {line} from iteration 2" in started.stdout
+    wait_for_line(Path(f"{run_dir}.keep_line.log"), f"keep_line: {line} holds ckpt-00000003 of {run_dir}")
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert lineage["kind"] == "checkpoint" and lineage["iteration"] == 2 and lineage["changes"] == []
+    assert (line / "checkpoints" / "latest").read_text().strip() == "ckpt-00000003"
+
+    # the run directory is as far as the line: it is resumed
+    resumed = script(CONTINUE_LINE, line, run_dir, ITERATIONS="4", POLL="1", WAIT="30")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"continue_line: {run_dir} resumes its iteration 3" in resumed.stdout
+    wait_for_line(Path(f"{run_dir}.keep_line.log"), f"keep_line: {line} holds ckpt-00000004 of {run_dir}")
+    assert [row.split(",")[0] for row in (run_dir / "progress.csv").read_text().splitlines()[1:]] == ["3", "4"]
+
+    # a run directory behind the line (runs/ left from an earlier period) is left as it is
+    stale = script(CONTINUE_LINE, line, origin, ITERATIONS="5", POLL="1", WAIT="30")
+    assert stale.returncode == 0, stale.stderr[-3000:]
+    assert stale.stdout.startswith(f"continue_line: {origin} is at iteration 2, behind {line} (iteration 4): "
+                                   "left as it is\n")
+    fresh = tmp_path / "origin-4"
+    assert f"continue_line: {fresh} continues {line} from iteration 4" in stale.stdout
+    wait_for_line(Path(f"{fresh}.keep_line.log"), f"keep_line: {line} holds ckpt-00000005 of {fresh}")
+    assert (origin / "progress.csv").read_bytes() == origin_progress
+    assert (origin / "checkpoints" / "latest").read_text().strip() == "ckpt-00000002"
