@@ -26,6 +26,7 @@ import fcntl
 import os
 import re
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -184,3 +185,16 @@ def _lock_or_raise(run_dir) -> int:
             raise RunDirBusy(busy_message(run_dir)) from None
         raise
     return fd
+
+
+def main(argv=None) -> int:
+    """``python -m baselines_ppo.run_lock RUN_DIR``: :func:`is_held` as an exit
+    status for shell scripts (``keep_line.sh``, ``continue_line.sh``): 0 while a
+    process on this host holds the lock, 1 when none does, 2 when it cannot be told."""
+    (run_dir,) = sys.argv[1:] if argv is None else argv
+    held = is_held(run_dir)
+    return 2 if held is None else 0 if held else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -38,10 +38,7 @@ iteration_of() {  # the iteration of a directory's latest complete checkpoint; f
     echo $((10#${name#ckpt-}))
 }
 held() {  # exit 0 while a trainer holds the directory's lock, 1 when none does, 2 if unknown
-    "$bin/python" -c 'import sys
-from baselines_ppo.run_lock import is_held
-held = is_held(sys.argv[1])
-sys.exit(2 if held is None else 0 if held else 1)' "$1"
+    "$bin/python" -m baselines_ppo.run_lock "$1"
 }
 
 from="$(iteration_of "$line")" || {

@@ -27,10 +27,7 @@ poll="${POLL:-30}"
 wait_for="${WAIT:-300}"
 
 held() {  # exit 0 while a trainer holds the run's lock, 1 when none does, 2 if unknown
-    "$bin/python" -c 'import sys
-from baselines_ppo.run_lock import is_held
-held = is_held(sys.argv[1])
-sys.exit(2 if held is None else 0 if held else 1)' "$run_dir"
+    "$bin/python" -m baselines_ppo.run_lock "$run_dir"
 }
 latest() { cat "$run_dir/checkpoints/latest" 2>/dev/null || true; }
 saved="$(cat "$out/checkpoints/latest" 2>/dev/null || true)"
