@@ -221,8 +221,6 @@ def test_scores_put_graded_policies_on_the_curve(tmp_path, capsys):
 def test_wall_time_adds_up_along_a_line_of_runs():
     """A branch's parent curve holds its grandparent's rows, then its parent's, each
     run's clock starting at zero: the line's wall time adds them up."""
-    from experiments.plot_cmd import line_wall_time
-
     elapsed = np.array([10.0, 20.0, 5.0, np.nan, 15.0, 3.0, 4.0])  # runs of 20 s, 15 s, then the branch
     np.testing.assert_array_equal(line_wall_time(elapsed), [10, 20, 25, np.nan, 35, 38, 39])
 
