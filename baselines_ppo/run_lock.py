@@ -20,6 +20,7 @@ No MPI, no TensorFlow: ``l2run train`` checks the lock before starting mpirun.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import errno
 import fcntl
@@ -190,9 +191,14 @@ def _lock_or_raise(run_dir) -> int:
 def main(argv=None) -> int:
     """``python -m baselines_ppo.run_lock RUN_DIR``: :func:`is_held` as an exit
     status for shell scripts (``keep_line.sh``, ``continue_line.sh``): 0 while a
-    process on this host holds the lock, 1 when none does, 2 when it cannot be told."""
-    (run_dir,) = sys.argv[1:] if argv is None else argv
-    held = is_held(run_dir)
+    process on this host holds the lock, 1 when none does, 2 when it cannot be told
+    (argparse's usage error is 2 as well: a script then does nothing on a guess)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m baselines_ppo.run_lock",
+        description="Exit 0 while a process on this host holds RUN_DIR's lock, 1 when none does, "
+                    "2 when it cannot be told; the lock is read from /proc/locks, never taken.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    held = is_held(parser.parse_args(argv).run_dir)
     return 2 if held is None else 0 if held else 1
 
 

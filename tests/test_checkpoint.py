@@ -267,17 +267,24 @@ def test_a_run_dir_locked_by_another_job_fails_fast_and_is_left_untouched(tmp_pa
     RunLock(run_dir).acquire().release()  # the holder is gone, and so is its lock
 
 
-def test_whether_a_run_is_held_is_read_without_taking_its_lock(tmp_path):
+def test_whether_a_run_is_held_is_read_without_taking_its_lock(tmp_path, capsys):
     from baselines_ppo.run_lock import RunLock, is_held
+    from baselines_ppo.run_lock import main as held_status  # the shell scripts' exit status
 
     run_dir = tmp_path / "live"
     assert is_held(run_dir) is False  # no lock file: nobody trains there
+    assert held_status([str(run_dir)]) == 1
     RunLock(run_dir).acquire().release()
     assert is_held(run_dir) is False  # the file stays, the lock went with its holder
     with lock_held_elsewhere(run_dir):
         assert is_held(run_dir) is True
+        assert held_status([str(run_dir)]) == 0
         assert is_held(run_dir) is True  # asking did not take it: the holder still has it
     assert is_held(run_dir) is False
+    assert held_status([str(run_dir)]) == 1
+    with pytest.raises(SystemExit) as usage:
+        held_status([])
+    assert usage.value.code == 2 and "the following arguments are required: RUN_DIR" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
