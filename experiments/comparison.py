@@ -15,6 +15,11 @@ named with its actions: its sampled and deterministic scores pair like two
 runners. All reports must share the grader's settings (difficulty, obstacles,
 integrator, accuracy, episode length, feet friction): a score at another accuracy
 is another score.
+
+Beside the score, each policy's pace (metres per second over the courses'
+simulated time) splits a gap into its two causes: a runner can score the same
+by running faster and falling more often, which the round-2 line did from 10M
+to 21.7M steps (1.53 to 1.66 m/s, 19 to 24 falls in 32 courses).
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from l2run.constants import STEP_SECONDS
 
 from .evaluation import FELL
 
@@ -53,6 +60,8 @@ class PolicyScores:
     ``training``; None in a report written before reports recorded it)."""
     settings: Optional[Dict[str, object]] = None
     """The grader's settings it was scored at (``SCORED_SETTINGS``)."""
+    seconds: Dict[int, float] = dataclasses.field(default_factory=dict)
+    """Simulated seconds of each course's episode (empty when not given)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +80,9 @@ class Paired:
     worse: int
     falls: int
     reference_falls: int
+    pace: Optional[float] = None
+    """Metres per simulated second over the common courses (None without episode lengths)."""
+    reference_pace: Optional[float] = None
 
     @property
     def within_noise(self) -> bool:
@@ -92,7 +104,8 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
             timesteps = (report.get("training") or {}).get("timesteps")
             steps = None if timesteps is None else int(timesteps) * int(env.get("frame_skip") or 1)
             settings = {key: env.get(key) for key in SCORED_SETTINGS}
-            courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL) for e in episodes]
+            courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL,
+                        None if e.get("steps") is None else int(e["steps"]) * STEP_SECONDS) for e in episodes]
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ComparisonError(f"{path}: not a report of `l2run evaluate --out` ({type(err).__name__}: "
                                   f"{err})") from None
@@ -106,11 +119,13 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
         scores = policies.setdefault(policy, PolicyScores(policy, {}, {}, act or None, steps, settings))
         if scores.steps is None:
             scores.steps = steps
-        for seed, score, fell in courses:
+        for seed, score, fell, seconds in courses:
             if seed in scores.scores and not math.isclose(scores.scores[seed], score, abs_tol=1e-9):
                 raise ComparisonError(f"{path}: course {seed} of {policy} scored {score:.3f} m here and "
                                       f"{scores.scores[seed]:.3f} m in another report; expected one score per course")
             scores.scores[seed], scores.fell[seed] = score, fell
+            if seconds is not None:
+                scores.seconds[seed] = seconds
     if len(policies) < at_least:
         raise ComparisonError(f"the reports score {len(policies)} policy ({', '.join(policies)}); expected at "
                               f"least {at_least} policies to compare")
@@ -121,6 +136,15 @@ def standard_error(values) -> float:
     """The standard error of the mean of ``values``; nan for fewer than two."""
     values = np.asarray(values, dtype=float)
     return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
+def pace(scores: PolicyScores, seeds: Sequence[int]) -> Optional[float]:
+    """Metres per simulated second over ``seeds``: the distance of all their
+    episodes over their time, so a long episode weighs as much as its length."""
+    if not all(seed in scores.seconds for seed in seeds):
+        return None
+    seconds = sum(scores.seconds[s] for s in seeds)
+    return sum(scores.scores[s] for s in seeds) / seconds if seconds > 0 else None
 
 
 def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
@@ -139,7 +163,8 @@ def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
         standard_error=standard_error(differences),
         median=float(np.median(differences)), better=int(np.sum(differences > 0)),
         worse=int(np.sum(differences < 0)), falls=sum(other.fell[s] for s in seeds),
-        reference_falls=sum(reference.fell[s] for s in seeds))
+        reference_falls=sum(reference.fell[s] for s in seeds),
+        pace=pace(other, seeds), reference_pace=pace(reference, seeds))
 
 
 def compare(paths: Sequence[Path]) -> Tuple[str, List[Paired]]:
@@ -151,9 +176,10 @@ def compare(paths: Sequence[Path]) -> Tuple[str, List[Paired]]:
 def format_comparison(reference: str, results: Sequence[Paired]) -> str:
     lines = [f"reference: {reference}",
              "  paired by course: difference = policy - reference, its mean over the common courses and the "
-             f"standard error of that mean; within noise when |difference| <= {NOISE_STANDARD_ERRORS:g} s.e.",
+             f"standard error of that mean; within noise when |difference| <= {NOISE_STANDARD_ERRORS:g} s.e.; "
+             "m/s: metres per simulated second, reference->policy",
              f"  {'policy':48s} {'courses':>7s} {'ref m':>6s} {'mean m':>6s} {'falls':>9s} {'diff m':>7s} "
-             f"{'s.e.':>5s} {'median':>6s} {'+/-':>7s}  verdict"]
+             f"{'s.e.':>5s} {'median':>6s} {'+/-':>7s} {'m/s':>9s}  verdict"]
     for r in results:
         if r.within_noise:
             verdict = "within noise"
@@ -162,5 +188,11 @@ def format_comparison(reference: str, results: Sequence[Paired]) -> str:
         name = r.policy if len(r.policy) <= 48 else "..." + r.policy[-45:]
         lines.append(f"  {name:48s} {r.courses:7d} {r.reference_mean:6.2f} {r.mean:6.2f} "
                      f"{f'{r.reference_falls}->{r.falls}':>9s} {r.difference:+7.2f} {r.standard_error:5.2f} "
-                     f"{r.median:+6.2f} {f'{r.better}/{r.worse}':>7s}  {verdict}")
+                     f"{r.median:+6.2f} {f'{r.better}/{r.worse}':>7s} {_pace_change(r):>9s}  {verdict}")
     return "\n".join(lines)
+
+
+def _pace_change(result: Paired) -> str:
+    if result.pace is None or result.reference_pace is None:
+        return "-"
+    return f"{result.reference_pace:.2f}->{result.pace:.2f}"

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from experiments.cli import main
-from experiments.comparison import ComparisonError, PolicyScores, compare, paired
+from experiments.comparison import ComparisonError, PolicyScores, compare, format_comparison, paired
 
 EVAL_ARGS = ["--difficulty", "1", "--max-obstacles", "3", "--accuracy", "3e-2", "--quiet"]
 
@@ -34,6 +34,9 @@ def test_compare_pairs_merged_reports_by_course(reports, capsys):
     pairs = list(zip(rand, zero))
     assert (result.better, result.worse) == (sum(r > z for r, z in pairs), sum(r < z for r, z in pairs))
     assert "reference: zero" in printed and "random" in printed and f"{result.difference:+7.2f}" in printed
+    random_seconds = sum(e["steps"] for e in json.loads((reports / "random.json").read_text())["episodes"]) * 0.01
+    assert result.pace == pytest.approx(sum(rand) / random_seconds)  # metres per simulated second, 10 ms a step
+    assert f"{result.reference_pace:.2f}->{result.pace:.2f}" in printed
 
 
 def test_paired_statistics_and_verdict():
@@ -43,6 +46,11 @@ def test_paired_statistics_and_verdict():
     assert (result.courses, result.difference, result.standard_error) == (4, 1.0, 0.0)
     assert (result.better, result.worse, result.falls, result.reference_falls) == (4, 0, 4, 3)
     assert not result.within_noise  # a constant gain is no noise
+    assert result.pace is None  # no episode lengths given
+    assert format_comparison("a", [result]).endswith("       -  better")  # no pace to print
+    reference.seconds, same_gap.seconds = {1: 10.0, 2: 4.0, 3: 5.0, 4: 1.0}, {1: 5.0, 2: 5.0, 3: 5.0, 4: 5.0, 9: 1.0}
+    result = paired(reference, same_gap)
+    assert (result.reference_pace, result.pace) == (22.0 / 20.0, 26.0 / 20.0)  # total metres over total seconds
     noisy = PolicyScores("c", {1: 14.0, 2: 1.0, 3: 9.0, 4: 0.0}, {s: True for s in (1, 2, 3, 4)})
     result = paired(reference, noisy)
     assert result.difference == pytest.approx(0.5) and result.within_noise
