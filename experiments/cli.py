@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "experiments.evaluate_cmd",
     "experiments.compare_cmd",
     "experiments.select_cmd",
+    "experiments.average_cmd",
     "experiments.render_cmd",
     "experiments.plot_cmd",
     "experiments.obs_stats_cmd",

@@ -62,6 +62,8 @@ class PolicyScores:
     """The grader's settings it was scored at (``SCORED_SETTINGS``)."""
     seconds: Dict[int, float] = dataclasses.field(default_factory=dict)
     """Simulated seconds of each course's episode (empty when not given)."""
+    averaged: int = 0
+    """How many policies' weights it averages (``l2run average``); 0 for a policy of one iteration."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +103,8 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
             policy, env, episodes, act = report["policy"], report["env"], report["episodes"], report.get("act")
             if act:
                 policy = f"{policy} ({act} actions)"
-            timesteps = (report.get("training") or {}).get("timesteps")
+            training = report.get("training") or {}
+            timesteps, averaged = training.get("timesteps"), int(training.get("averaged") or 0)
             steps = None if timesteps is None else int(timesteps) * int(env.get("frame_skip") or 1)
             settings = {key: env.get(key) for key in SCORED_SETTINGS}
             courses = [(int(e["seed"]), float(e["score"]), e["end"] == FELL,
@@ -116,7 +119,8 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
                        for key in SCORED_SETTINGS if settings[key] != settings_of_first[1][key]]
             raise ComparisonError(f"{path} was scored under other settings: {'; '.join(changed)}; compare "
                                   "reports of the same evaluation settings")
-        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}, act or None, steps, settings))
+        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}, act or None, steps, settings,
+                                                          averaged=averaged))
         if scores.steps is None:
             scores.steps = steps
         for seed, score, fell, seconds in courses:

@@ -173,14 +173,21 @@ def _policy_file(policy_spec: str) -> Optional[Path]:
 def training_of(policy_spec: str) -> Optional[dict]:
     """How far an exported policy had trained (``iteration``, agent ``timesteps``,
     from its metadata), so that its report can be placed on its line's curve
-    (``l2run plot --scores``); None for a built-in policy."""
+    (``l2run plot --scores``); None for a built-in policy. A weight average of
+    several policies (``l2run average``) has the last one's training and
+    ``averaged``, how many it averages, so the plot tells it from a checkpoint."""
     path = _policy_file(policy_spec)
     if path is None:
         return None
     from baselines_ppo import export
+    from baselines_ppo.averaging import AVERAGED_FROM_KEY
 
-    training = export.load_policy(path).metadata.get("training") or {}
-    return {key: int(training[key]) for key in ("iteration", "timesteps") if key in training} or None
+    metadata = export.load_policy(path).metadata
+    training = metadata.get("training") or {}
+    found = {key: int(training[key]) for key in ("iteration", "timesteps") if key in training}
+    if found and metadata.get(AVERAGED_FROM_KEY):
+        found["averaged"] = len(metadata[AVERAGED_FROM_KEY])
+    return found or None
 
 
 def run_split(policy_spec: str, episodes: int, env_config: EnvConfig, seed: int, run: Callable,

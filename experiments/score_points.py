@@ -40,9 +40,10 @@ def load_points(paths: Sequence[Path]) -> List[PolicyScores]:
 
 def series(points: Sequence[PolicyScores]) -> Dict[str, List[PolicyScores]]:
     """The points by how they acted, the grader's deterministic score first:
-    sampled actions are a line of their own on the plot."""
+    sampled actions, and weight averages (``l2run average``), are lines of their
+    own on the plot, apart from the line's checkpoints."""
     grouped: Dict[str, List[PolicyScores]] = {}
-    for point in sorted(points, key=lambda p: p.act is not None):
+    for point in sorted(points, key=lambda p: (p.act is not None, p.averaged > 0)):
         grouped.setdefault(_series_label(point), []).append(point)
     return grouped
 
@@ -57,7 +58,7 @@ def _series_label(point: PolicyScores) -> str:
         label = "grader score"
     else:
         label = f"score at {settings.get('integrator')} {settings.get('integrator_accuracy'):g}"
-    return label + (f", {point.act} actions" if point.act else "")
+    return label + (f", {point.act} actions" if point.act else "") + (", weight averages" if point.averaged else "")
 
 
 def mean_and_error(point: PolicyScores) -> Tuple[float, float]:

@@ -130,6 +130,8 @@ CASES = [
     (["plot", "{tmp}/nowhere"], "nowhere"),
     (["compare", "{tmp}/nowhere.json"], "nowhere.json"),
     (["compare", "{file}", "{file}"], "{file}"),  # not a .json report
+    (["average", "{tmp}/nowhere.npz", "--out", "{tmp}/mean.npz"], "nowhere.npz"),
+    (["average", "{file}", "--out", "{tmp}/mean.npz"], "{file}"),  # not a .npz policy
 ]
 
 

@@ -161,7 +161,7 @@ def test_from_and_smooth_draw_a_branch_window_readably(tmp_path, capsys):
     assert "--from 400 is not before --until 300: nothing to draw" in capsys.readouterr().err
 
 
-def score_report(path, policy, timesteps, scores, act=None, accuracy=1e-3, frame_skip=1):
+def score_report(path, policy, timesteps, scores, act=None, accuracy=1e-3, frame_skip=1, averaged=0):
     """A report as `l2run evaluate --out` writes it (the fields `plot --scores` reads)."""
     env = {"difficulty": 2, "max_obstacles": 10, "integrator": "runge_kutta_merson",
            "integrator_accuracy": accuracy, "max_steps": 1000, "friction_transition_velocity": None,
@@ -171,6 +171,8 @@ def score_report(path, policy, timesteps, scores, act=None, accuracy=1e-3, frame
                            for i, score in enumerate(scores)]}
     if timesteps is not None:
         report["training"] = {"iteration": timesteps // 100, "timesteps": timesteps}
+        if averaged:
+            report["training"]["averaged"] = averaged
     if act:
         report["act"] = act
     path.write_text(json.dumps(report))
@@ -190,12 +192,16 @@ def test_scores_put_graded_policies_on_the_curve(tmp_path, capsys):
     more_report["episodes"][0]["seed"] = 102
     Path(more).write_text(json.dumps(more_report))
     sampled = score_report(tmp_path / "sampled.json", "snap-300.npz", 300, [5.0, 7.0], act="sample")
+    mean = score_report(tmp_path / "mean.json", "mean-200-300.npz", 300, [9.0], averaged=2)
 
     points = load_points([Path(p) for p in (late, sampled, early, more)])
     assert [(p.policy, p.steps, len(p.scores)) for p in points] == [
         ("snap-300.npz", 300, 3), ("snap-300.npz (sample actions)", 300, 2), ("snap-200.npz", 400, 2)]
     assert mean_and_error(points[0]) == pytest.approx((8.0, 2.0 / np.sqrt(3)))
     assert list(series(points)) == ["grader score", "grader score, sample actions"]
+    with_mean = series(load_points([Path(p) for p in (late, mean, early)]))
+    assert {label: [p.policy for p in members] for label, members in with_mean.items()} == {
+        "grader score": ["snap-300.npz", "snap-200.npz"], "grader score, weight averages": ["mean-200-300.npz"]}
 
     out = tmp_path / "scored.png"
     assert main(["plot", str(a), "--out", str(out), "--scores", early, late, more, sampled]) == 0
