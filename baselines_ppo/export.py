@@ -185,14 +185,20 @@ def export_policy(path: PathLike, actor: Layers, log_std: np.ndarray, activation
     return path
 
 
+def save_policy(path: PathLike, policy: ExportedPolicy, metadata: Optional[Dict[str, Any]] = None) -> Path:
+    """Write a loaded or computed ``policy`` to ``path`` (atomically, as
+    :func:`export_policy`), with ``metadata`` instead of its own when given."""
+    return export_policy(path, policy.actor, policy.log_std, policy.activation, policy.obs_mean, policy.obs_std,
+                         policy.obs_clip, policy.action_low, policy.action_high,
+                         policy.metadata if metadata is None else metadata)
+
+
 def with_act_mode(policy: ExportedPolicy, path: PathLike, mode: str, extra: Optional[Dict[str, Any]] = None) -> Path:
     """Write ``policy`` to ``path`` recording ``mode`` as its default act mode
     (and ``extra`` in its metadata, e.g. how it was selected)."""
     if mode not in ACT_MODES:
         raise ValueError(f"act mode must be one of {ACT_MODES}, got {mode!r}")
-    metadata = {**policy.metadata, **(extra or {}), ACT_MODE_KEY: mode}
-    return export_policy(path, policy.actor, policy.log_std, policy.activation, policy.obs_mean, policy.obs_std,
-                         policy.obs_clip, policy.action_low, policy.action_high, metadata)
+    return save_policy(path, policy, {**policy.metadata, **(extra or {}), ACT_MODE_KEY: mode})
 
 
 def load_policy(path: PathLike) -> ExportedPolicy:

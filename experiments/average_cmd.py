@@ -31,7 +31,7 @@ def run(args) -> int:
     import numpy as np
 
     from baselines_ppo.averaging import average_policies, flat_weights, weight_distances
-    from baselines_ppo.export import PolicyFileError, export_policy, load_policy
+    from baselines_ppo.export import PolicyFileError, load_policy, save_policy
 
     if args.out.exists():
         raise SystemExit(f"l2run average: {args.out} exists; name a new file (it is never overwritten)")
@@ -40,9 +40,7 @@ def run(args) -> int:
         averaged = average_policies(policies)
     except (PolicyFileError, ValueError) as err:
         raise SystemExit(f"l2run average: {err}") from None
-    export_policy(args.out, averaged.actor, averaged.log_std, averaged.activation, averaged.obs_mean,
-                  averaged.obs_std, averaged.obs_clip, averaged.action_low, averaged.action_high,
-                  averaged.metadata)
+    save_policy(args.out, averaged)
     hidden = " x ".join(str(kernel.shape[1]) for kernel, _ in averaged.actor[:-1])
     print(f"averaged {len(policies)} policies ({hidden} {averaged.activation}) into {args.out}")
     distances = weight_distances(policies, averaged)

@@ -11,7 +11,7 @@ import pytest
 
 from baselines_ppo.averaging import (AVERAGED_FROM_KEY, average_policies, check_same_line, flat_weights,
                                      rebase_first_layer, weight_distances)
-from baselines_ppo.export import ExportedPolicy, export_policy, load_policy
+from baselines_ppo.export import ExportedPolicy, load_policy, save_policy
 from experiments.cli import main
 
 SIZES = (6, 8, 8, 3)
@@ -86,9 +86,7 @@ def test_fewer_than_two_policies_are_refused():
 
 
 def write(policy, path):
-    export_policy(path, policy.actor, policy.log_std, policy.activation, policy.obs_mean, policy.obs_std,
-                  policy.obs_clip, policy.action_low, policy.action_high, policy.metadata)
-    return str(path)
+    return str(save_policy(path, policy))
 
 
 def test_the_command_writes_the_mean_and_never_overwrites(tmp_path, capsys):
