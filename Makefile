@@ -48,7 +48,7 @@ demo: $(STAMP)
 	$(BIN)/l2run render --policy $(PRETRAINED)/policy.npz --out runs/demo/gait.gif --seed 0 --every 4
 
 # Slurm (preempt, requeue, resume) and a two-host Open MPI run over network namespaces,
-# for real: root, installs slurm-wlm, munge, libpmix-dev with apt-get. About 10 minutes;
+# for real: root, installs slurm-wlm, munge, libpmix-dev with apt-get. About 6 minutes (docs/cluster.md);
 # not part of `make test`. See docs/cluster.md. Tears down what it started, pass or fail.
 test-cluster: $(STAMP)
 	@test "$$(id -u)" = 0 || { echo "make test-cluster: run as root (it starts Slurm daemons and creates network namespaces)"; exit 2; }
