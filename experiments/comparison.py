@@ -94,8 +94,13 @@ class Paired:
 def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]:
     """The reports' policies in order of first appearance, each with its courses
     merged; ComparisonError naming a report that cannot be used, or when fewer
-    than ``at_least`` policies are scored."""
-    policies: Dict[str, PolicyScores] = {}
+    than ``at_least`` policies are scored.
+
+    A policy is its path (or spec) and the sha256 of the file the report scored:
+    a path such as ``pretrained/round2/policy.npz`` holds another runner once a
+    new one is shipped, and its old reports must not merge with the new ones.
+    Names shared by several files get the sha256's first 8 digits appended."""
+    policies: Dict[tuple, PolicyScores] = {}
     settings_of_first = None
     for path in paths:
         try:
@@ -119,8 +124,9 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
                        for key in SCORED_SETTINGS if settings[key] != settings_of_first[1][key]]
             raise ComparisonError(f"{path} was scored under other settings: {'; '.join(changed)}; compare "
                                   "reports of the same evaluation settings")
-        scores = policies.setdefault(policy, PolicyScores(policy, {}, {}, act or None, steps, settings,
-                                                          averaged=averaged))
+        key = (policy, report.get("policy_sha256"))
+        scores = policies.setdefault(key, PolicyScores(policy, {}, {}, act or None, steps, settings,
+                                                       averaged=averaged))
         if scores.steps is None:
             scores.steps = steps
         for seed, score, fell, seconds in courses:
@@ -130,8 +136,12 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
             scores.scores[seed], scores.fell[seed] = score, fell
             if seconds is not None:
                 scores.seconds[seed] = seconds
+    names = [name for name, _ in policies]
+    for (name, digest), scores in policies.items():
+        if names.count(name) > 1:
+            scores.policy = f"{name} [sha256 {digest[:8] if digest else 'not recorded'}]"
     if len(policies) < at_least:
-        raise ComparisonError(f"the reports score {len(policies)} policy ({', '.join(policies)}); expected at "
+        raise ComparisonError(f"the reports score {len(policies)} policy ({', '.join(names)}); expected at "
                               f"least {at_least} policies to compare")
     return list(policies.values())
 

@@ -91,3 +91,29 @@ def test_a_policy_scored_with_other_actions_is_another_player(reports, tmp_path)
     reference, [result] = compare([reports / "zero-a.json", sampled])
     assert reference == "zero" and result.policy == "zero (sample actions)"
     assert result.courses == 2 and result.difference == pytest.approx(1.0)
+
+
+def test_a_path_that_holds_another_runner_since_is_another_policy(tmp_path, capsys):
+    """pretrained/round2/policy.npz names whichever runner is shipped: reports of the
+    file before and after a new runner replaced it pair as two policies (told apart by
+    the sha256 each report records), not one policy scored twice on the same course."""
+    import hashlib
+    import shutil
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "pretrained" / "round2"
+    runner = tmp_path / "policy.npz"
+    digests = []
+    for name, source in (("before", shipped / "reports" / "runner-800.npz"), ("after", shipped / "policy.npz")):
+        shutil.copyfile(source, runner)
+        digests.append(hashlib.sha256(runner.read_bytes()).hexdigest())
+        assert main(["evaluate", "--policy", str(runner), "--seed", "0", "--episodes", "2", *EVAL_ARGS,
+                     "--max-steps", "40", "--out", str(tmp_path / f"{name}.json")]) == 0
+    assert digests[0] != digests[1]
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "before.json"), str(tmp_path / "after.json")]) == 0
+    printed = capsys.readouterr().out
+    reference, [result] = compare([tmp_path / "before.json", tmp_path / "after.json"])
+    assert reference == f"{runner} [sha256 {digests[0][:8]}]"
+    assert result.policy == f"{runner} [sha256 {digests[1][:8]}]" and result.courses == 2
+    assert f"[sha256 {digests[1][:8]}]" in printed
