@@ -64,6 +64,14 @@ class PolicyScores:
     """Simulated seconds of each course's episode (empty when not given)."""
     averaged: int = 0
     """How many policies' weights it averages (``l2run average``); 0 for a policy of one iteration."""
+    source: Optional[str] = None
+    """The policy as its reports name it (a path or spec), without the labels ``policy`` gets."""
+    sha256: Optional[str] = None
+    """The SHA-256 of the file its reports scored (None: reports written before they recorded it)."""
+    iteration: Optional[int] = None
+    """The training iteration of the file scored (from the report's ``training``)."""
+    reports: List[str] = dataclasses.field(default_factory=list)
+    """The report files its courses come from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,9 +134,13 @@ def load_reports(paths: Sequence[Path], at_least: int = 2) -> List[PolicyScores]
                                   "reports of the same evaluation settings")
         key = (policy, report.get("policy_sha256"))
         scores = policies.setdefault(key, PolicyScores(policy, {}, {}, act or None, steps, settings,
-                                                       averaged=averaged))
+                                                       averaged=averaged, source=report["policy"],
+                                                       sha256=report.get("policy_sha256")))
         if scores.steps is None:
             scores.steps = steps
+        if scores.iteration is None and training.get("iteration") is not None:
+            scores.iteration = int(training["iteration"])
+        scores.reports.append(str(path))
         for seed, score, fell, seconds in courses:
             if seed in scores.scores and not math.isclose(scores.scores[seed], score, abs_tol=1e-9):
                 raise ComparisonError(f"{path}: course {seed} of {policy} scored {score:.3f} m here and "

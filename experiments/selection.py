@@ -176,7 +176,7 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     # Rank 0's list, with the bytes it read, for every rank (see Candidate.data).
     candidates = mpi.broadcast(list(candidates) if rank == 0 else None)
     jobs = [(i, mode, seed) for i in range(len(candidates)) for mode in modes for seed in selection_seeds]
-    scored = _gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
+    scored = gathered(score_jobs(jobs, candidates, env_config, rank, size, progress), size)
     table = None
     winner = None
     if rank == 0:
@@ -194,7 +194,7 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     if report_seeds:
         index, mode = divmod(winner, len(modes))
         report_jobs = [(index, modes[mode], seed) for seed in report_seeds]
-        report_rows = _gathered(score_jobs(report_jobs, candidates, env_config, rank, size, progress), size)
+        report_rows = gathered(score_jobs(report_jobs, candidates, env_config, rank, size, progress), size)
     if rank != 0:
         return None
     report = sorted((r for _, _, r in report_rows), key=lambda r: r.seed)
@@ -208,7 +208,7 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     }
 
 
-def _gathered(mine: list, size: int) -> list:
+def gathered(mine: list, size: int) -> list:
     from baselines_ppo import mpi
 
     parts = mpi.gather(mine)
@@ -217,24 +217,30 @@ def _gathered(mine: list, size: int) -> list:
 
 def format_table(result: dict) -> str:
     env = result["env"]
-    lines = [f"selection on seeds {_seed_text(result['selection_seeds'])}: difficulty {env['difficulty']}, "
+    width = max([34] + [len(row["candidate"]) for row in result["candidates"]])
+    source = ""
+    if result.get("reports"):
+        source = f" from {len(result['reports'])} evaluate report(s), not run again"
+    lines = [f"selection on seeds {seed_text(result['selection_seeds'])}{source}: difficulty {env['difficulty']}, "
              f"{env['max_obstacles']} obstacles, {env['integrator']} at {env['integrator_accuracy']:g}, "
              f"{result['ranks']} rank(s), {result['wall_s']:.0f} s",
-             f"  {'candidate':34s} {'mode':8s} {'iter':>6s} {'mean m':>7s} {'sem':>6s} {'min':>7s} {'falls':>6s}"]
+             f"  {'candidate':{width}s} {'mode':8s} {'iter':>6s} {'mean m':>7s} {'sem':>6s} {'min':>7s} {'falls':>6s}"]
     for row in result["candidates"]:
         mark = " <- winner" if row is result["winner"] or row == result["winner"] else ""
         iteration = "-" if row["iteration"] is None else str(row["iteration"])
-        lines.append(f"  {row['candidate']:34s} {row['mode']:8s} {iteration:>6s} {row['mean']:7.2f} "
+        lines.append(f"  {row['candidate']:{width}s} {row['mode']:8s} {iteration:>6s} {row['mean']:7.2f} "
                      f"{row['sem']:6.2f} {row['min']:7.2f} {row['falls']:3d}/{row['episodes']:<2d}{mark}")
+    for name in result.get("skipped") or ():
+        lines.append(f"  left out: {name}: sampled actions are not the grader's deterministic runner")
     if result["report"] is not None:
         s = result["report"]["summary"]
-        lines.append(f"winner on the report seeds {_seed_text(result['report_seeds'])} (never seen by the "
+        lines.append(f"winner on the report seeds {seed_text(result['report_seeds'])} (never seen by the "
                      f"selection): mean {s['mean']:.2f} m (sem {s['sem']:.2f}), min {s['min']:.2f}, "
                      f"max {s['max']:.2f}, falls {s['falls']}/{s['episodes']}")
     return "\n".join(lines)
 
 
-def _seed_text(seeds: Sequence[int]) -> str:
+def seed_text(seeds: Sequence[int]) -> str:
     seeds = list(seeds)
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
         return f"{seeds[0]}-{seeds[-1]}"
