@@ -5,7 +5,9 @@
     l2run compare a.json b.json
 
 The first report's policy is the reference; reports of one policy are merged
-(``experiments.comparison``).
+(``experiments.comparison``). With three policies or more, one more line asks
+whether they differ at all, on the courses all were scored on
+(``experiments.spread``).
 """
 from __future__ import annotations
 
@@ -23,11 +25,16 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .comparison import ComparisonError, compare, format_comparison
+    from .comparison import ComparisonError, common_scores, compare_policies, format_comparison, load_reports
+    from .spread import format_spread, spread
 
     try:
-        reference, results = compare(args.reports)
+        policies = load_reports(args.reports)
+        reference, results = compare_policies(policies)
     except ComparisonError as err:
         raise SystemExit(f"l2run compare: {err}") from None
     print(format_comparison(reference, results))
+    scores = common_scores(policies)
+    if len(policies) > 2 and scores is not None:  # two: the paired line above says it
+        print(format_spread(spread(scores)))
     return 0

@@ -195,8 +195,22 @@ def paired(reference: PolicyScores, other: PolicyScores) -> Paired:
 
 def compare(paths: Sequence[Path]) -> Tuple[str, List[Paired]]:
     """(the reference policy, every later policy against it, paired by course)."""
-    policies = load_reports(paths)
+    return compare_policies(load_reports(paths))
+
+
+def compare_policies(policies: Sequence[PolicyScores]) -> Tuple[str, List[Paired]]:
+    """:func:`compare` of policies already loaded (:func:`load_reports`)."""
     return policies[0].policy, [paired(policies[0], other) for other in policies[1:]]
+
+
+def common_scores(policies: Sequence[PolicyScores], seeds: Optional[Sequence[int]] = None) -> Optional[np.ndarray]:
+    """``scores[policy, course]`` on ``seeds`` or on the courses every policy was
+    scored on (for :func:`experiments.spread.spread`); None when fewer than two."""
+    if seeds is None:
+        seeds = sorted(set.intersection(*(set(p.scores) for p in policies))) if policies else []
+    if len(seeds) < 2:
+        return None
+    return np.array([[p.scores[s] for s in seeds] for p in policies])
 
 
 def format_comparison(reference: str, results: Sequence[Paired]) -> str:

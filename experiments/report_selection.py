@@ -34,9 +34,9 @@ import numpy as np
 from baselines_ppo.export import ACT_MODES, PolicyFileError, find_policy, policy_from_bytes
 from l2run.constants import STEP_SECONDS
 
-from .comparison import ComparisonError, PolicyScores, load_reports, standard_error
+from .comparison import ComparisonError, PolicyScores, common_scores, load_reports, standard_error
 from .envs import EnvConfig
-from .selection import Candidate, SelectionError, check_disjoint, score_jobs, seed_text, summarise
+from .selection import Candidate, SelectionError, check_disjoint, score_jobs, seed_text, spread_of, summarise
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,6 +184,7 @@ def select_from_reports(table: ReportTable, report_seeds: Sequence[int], winner:
         "skipped": table.skipped, "env": dataclasses.asdict(env_config), "ranks": size,
         "selection_seeds": table.seeds, "report_seeds": list(report_seeds), "modes": None,
         "candidates": rows, "winner": winner_row,
+        "spread": spread_of(common_scores(table.policies, table.seeds)),
         "report": {"summary": summarise(report), "episodes": [dataclasses.asdict(r) for r in report]}
         if report else None,
         "wall_s": time.perf_counter() - started,

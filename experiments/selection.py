@@ -180,13 +180,14 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     table = None
     winner = None
     if rank == 0:
-        table = []
+        table, scores = [], []
         for i, candidate in enumerate(candidates):
             for mode in modes:
-                episodes = [r for c, m, r in scored if c == i and m == mode]
+                episodes = sorted((r for c, m, r in scored if c == i and m == mode), key=lambda r: r.seed)
                 table.append({"candidate": candidate.name, "path": str(candidate.path), "mode": mode,
                               "iteration": candidate.iteration, "timesteps": candidate.timesteps,
                               **summarise(episodes)})
+                scores.append([r.score for r in episodes])
         # best mean; on a tie the later policy (more training behind it)
         winner = max(range(len(table)), key=lambda k: (table[k]["mean"], k))
     winner = mpi.broadcast(winner)
@@ -201,11 +202,21 @@ def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int],
     return {
         "run_dir": str(run_dir), "env": dataclasses.asdict(env_config), "ranks": size,
         "selection_seeds": list(selection_seeds), "report_seeds": list(report_seeds), "modes": list(modes),
-        "candidates": table, "winner": table[winner],
+        "candidates": table, "winner": table[winner], "spread": spread_of(scores),
         "report": {"summary": summarise(report), "episodes": [dataclasses.asdict(r) for r in report]}
         if report else None,
         "wall_s": time.perf_counter() - started,
     }
+
+
+def spread_of(scores) -> Optional[dict]:
+    """Whether the candidates differ at all on the selection seeds, and the lead
+    the best would have by luck alone (:mod:`experiments.spread`); None for one
+    candidate or one seed."""
+    from .spread import spread
+
+    result = None if scores is None else spread(np.array(scores))
+    return None if result is None else dataclasses.asdict(result)
 
 
 def gathered(mine: list, size: int) -> list:
@@ -230,6 +241,10 @@ def format_table(result: dict) -> str:
         iteration = "-" if row["iteration"] is None else str(row["iteration"])
         lines.append(f"  {row['candidate']:{width}s} {row['mode']:8s} {iteration:>6s} {row['mean']:7.2f} "
                      f"{row['sem']:6.2f} {row['min']:7.2f} {row['falls']:3d}/{row['episodes']:<2d}{mark}")
+    if result.get("spread"):
+        from .spread import Spread, format_spread
+
+        lines.append("  " + format_spread(Spread(**result["spread"])))
     for name in result.get("skipped") or ():
         lines.append(f"  left out: {name}: sampled actions are not the grader's deterministic runner")
     if result["report"] is not None:

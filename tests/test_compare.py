@@ -39,6 +39,20 @@ def test_compare_pairs_merged_reports_by_course(reports, capsys):
     assert f"{result.reference_pace:.2f}->{result.pace:.2f}" in printed
 
 
+def test_three_policies_or_more_are_asked_whether_they_differ_at_all(reports, tmp_path, capsys):
+    third = json.loads((reports / "random.json").read_text())
+    third["policy"] = "random-again"
+    (tmp_path / "third.json").write_text(json.dumps(third))
+    capsys.readouterr()
+    assert main(["compare", str(reports / "zero-a.json"), str(reports / "random.json")]) == 0
+    assert "policies on their" not in capsys.readouterr().out  # two policies: the paired line says it
+    assert main(["compare", str(reports / "zero-a.json"), str(reports / "zero-b.json"), str(reports / "random.json"),
+                 str(tmp_path / "third.json")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("3 policies on their 3 common courses: the variance of their means is ")
+    assert "shuffles within courses" in last and "by luck alone the best of 3 would lead by" in last
+
+
 def test_paired_statistics_and_verdict():
     reference = PolicyScores("a", {1: 10.0, 2: 4.0, 3: 7.0, 4: 1.0}, {1: False, 2: True, 3: True, 4: True})
     same_gap = PolicyScores("b", {1: 11.0, 2: 5.0, 3: 8.0, 4: 2.0, 9: 50.0}, {s: True for s in (1, 2, 3, 4, 9)})

@@ -259,6 +259,9 @@ def test_the_shipped_runner_continues_and_select_picks_on_held_out_seeds(tmp_pat
         assert row["episodes"] == 2 and 0 <= row["falls"] <= 2 and row["min"] <= row["mean"]
     best = max(result["candidates"], key=lambda row: row["mean"])
     assert result["winner"]["mean"] == best["mean"]
+    means = [row["mean"] for row in result["candidates"]]
+    assert result["spread"]["policies"] == len(means) and result["spread"]["courses"] == 2
+    assert result["spread"]["lead"] == pytest.approx(max(means) - np.mean(means))
     assert [e["seed"] for e in result["report"]["episodes"]] == [0]
     assert "<- winner" in selected.stdout and "never seen by the selection" in selected.stdout
     policy = load_policy(out)

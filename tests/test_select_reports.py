@@ -63,6 +63,9 @@ def test_the_best_report_wins_and_only_it_runs_on_the_report_seeds(scored, tmp_p
     assert result["selection_seeds"] == [100, 101] and result["ranks"] == 2
     assert "left out: " in done.stdout and "(sample actions)" in done.stdout and "<- winner" in done.stdout
     assert result["env"]["integrator_accuracy"] == 3e-2 and result["env"]["max_steps"] == 40
+    assert (result["spread"]["policies"], result["spread"]["courses"]) == (2, 2)
+    assert result["spread"]["lead"] == pytest.approx(abs(mean_of(reports["older"]) - mean_of(reports["newer"])) / 2)
+    assert "2 policies on their 2 common courses" in done.stdout
 
     # the report seeds' scores are the winner's own: evaluate gives the same, course by course
     again = evaluate(reports[best]["policy"], 0, 2, tmp_path / "again.json")
