@@ -103,8 +103,9 @@ def find_scored_file(policy: PolicyScores, policy_files: Sequence[Path] = ()) ->
     files), matched by SHA-256. SelectionError when no file has those bytes."""
     if not policy.sha256:
         raise SelectionError(f"the winner {policy.policy}'s reports ({', '.join(policy.reports)}) do not record "
-                             "the sha256 of the file they scored (written before reports did), so no file can be "
-                             "shown to be it; evaluate it again, or leave its reports out")
+                             "the sha256 of an exported policy file (a built-in policy, or reports written before "
+                             "they did), so no file can be shown to be it; evaluate it again, or leave its reports "
+                             "out")
     named = Path(policy.source)
     places = [named] + [Path(p) for p in policy_files]
     seen_at_named = None
@@ -126,6 +127,7 @@ def find_scored_file(policy: PolicyScores, policy_files: Sequence[Path] = ()) ->
 
 
 def _npz_files(place: Path) -> List[Path]:
+    """The policy files ``place`` names: itself, or a directory's policy and its .npz files."""
     if place.is_dir():
         try:
             return [find_policy(place)] + sorted(place.glob("*.npz"))

@@ -127,6 +127,10 @@ def _run_reports(args, seeds, report_seeds) -> int:
         if value:
             raise SelectionError(f"{option} works with a run directory; with --reports the candidates are the "
                                  "reports' policies, in the modes they were scored in")
+    for path in args.policy_files:
+        if not path.exists():
+            raise SelectionError(f"--policy-files {path}: no such file or directory (expected an exported .npz or "
+                                 "a directory of them)")
     table = table_from_reports(args.reports, seeds)
     check_disjoint(table.seeds, report_seeds)
     check_settings(table, {field: (flag, getattr(args, attribute)) for attribute, field, flag, _ in SETTINGS})

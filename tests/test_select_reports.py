@@ -115,7 +115,7 @@ def test_the_winner_runs_only_from_the_bytes_its_reports_scored(scored, tmp_path
     unrecorded = {key: value for key, value in winner.items() if key != "policy_sha256"}
     (tmp_path / "unrecorded.json").write_text(json.dumps(unrecorded))
     assert select("--reports", tmp_path / "loser.json", tmp_path / "unrecorded.json", "--report-seeds", "0") == 2
-    assert "do not record the sha256 of the file they scored" in capsys.readouterr().err
+    assert "do not record the sha256 of an exported policy file" in capsys.readouterr().err
 
 
 def test_reports_that_cannot_make_an_honest_choice_get_one_line(scored, tmp_path, capsys):
@@ -132,6 +132,8 @@ def test_reports_that_cannot_make_an_honest_choice_get_one_line(scored, tmp_path
          "settings it was chosen at (leave --accuracy out)"),
         (["--reports", older, newer, "--include", older], "--include works with a run directory"),
         (["--reports", scored / "older-sample.json"], "the reports score only sampled actions"),
+        (["--reports", older, newer, "--policy-files", tmp_path / "gone"],
+         f"--policy-files {tmp_path / 'gone'}: no such file or directory"),
         ([tmp_path, "--reports", older], "give a run directory or --reports REPORT..., not both"),
         ([], "give a run directory to score its policies, or --reports REPORT..."),
         ([tmp_path], "a run directory's selection needs --seeds"),
