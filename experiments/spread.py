@@ -35,6 +35,8 @@ _BATCH = 500
 
 @dataclasses.dataclass(frozen=True)
 class Spread:
+    """Several policies' scores on the same courses: do they differ, and what would luck give the best?"""
+
     policies: int
     courses: int
     ratio: float
