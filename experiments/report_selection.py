@@ -29,14 +29,13 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from baselines_ppo.export import ACT_MODES, PolicyFileError, find_policy, policy_from_bytes
 from l2run.constants import STEP_SECONDS
 
-from .comparison import ComparisonError, PolicyScores, common_scores, load_reports, standard_error
+from .comparison import ComparisonError, PolicyScores, common_scores, load_reports
 from .envs import EnvConfig
-from .selection import Candidate, SelectionError, check_disjoint, score_jobs, seed_text, spread_of, summarise
+from .selection import (Candidate, SelectionError, check_disjoint, score_jobs, score_summary, seed_text,
+                        spread_of, summarise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,13 +87,11 @@ def table_from_reports(paths: Sequence[Path], seeds: Optional[Sequence[int]] = N
 
 
 def _row(policy: PolicyScores, seeds: Sequence[int]) -> dict:
-    scores = np.array([policy.scores[s] for s in seeds])
-    seconds = [policy.seconds.get(s) for s in seeds]
+    known = all(s in policy.seconds for s in seeds)
+    steps = [policy.seconds[s] / STEP_SECONDS for s in seeds] if known else None
     return {"candidate": policy.policy, "path": policy.source, "sha256": policy.sha256, "reports": policy.reports,
             "mode": policy.act or "own", "iteration": policy.iteration, "simulator_steps": policy.steps,
-            "episodes": len(seeds), "mean": float(scores.mean()), "sem": standard_error(scores),
-            "min": float(scores.min()), "max": float(scores.max()), "falls": sum(policy.fell[s] for s in seeds),
-            "mean_steps": None if None in seconds else float(np.mean(seconds) / STEP_SECONDS)}
+            **score_summary([policy.scores[s] for s in seeds], [policy.fell[s] for s in seeds], steps)}
 
 
 def find_scored_file(policy: PolicyScores, policy_files: Sequence[Path] = ()) -> Tuple[Path, bytes]:
@@ -107,7 +104,7 @@ def find_scored_file(policy: PolicyScores, policy_files: Sequence[Path] = ()) ->
                              "they did), so no file can be shown to be it; evaluate it again, or leave its reports "
                              "out")
     named = Path(policy.source)
-    places = [named] + [Path(p) for p in policy_files]
+    places = [named, *policy_files]
     seen_at_named = None
     for place in places:
         for path in _npz_files(place):
@@ -130,9 +127,10 @@ def _npz_files(place: Path) -> List[Path]:
     """The policy files ``place`` names: itself, or a directory's policy and its .npz files."""
     if place.is_dir():
         try:
-            return [find_policy(place)] + sorted(place.glob("*.npz"))
+            own = [find_policy(place)]
         except (FileNotFoundError, PolicyFileError):
-            return sorted(place.glob("*.npz"))
+            own = []
+        return list(dict.fromkeys(own + sorted(place.glob("*.npz"))))  # each file read and hashed once
     return [place] if place.is_file() else []
 
 

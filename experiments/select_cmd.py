@@ -149,19 +149,22 @@ def _run_reports(args, seeds, report_seeds) -> int:
     write_json_atomically(result, out)
     print(f"selection written to {out}")
     if args.ship is not None:
-        row = result["winner"]
-        selection = {"selection": {"reports": result["reports"], "candidate": row["candidate"], "seeds": table.seeds,
-                                   "mean": row["mean"], "sem": row["sem"], "report_seeds": report_seeds,
-                                   "report_mean": result["report"]["summary"]["mean"] if result["report"] else None}}
-        _ship(winner, mode, selection, args.ship)
+        _ship(winner, result, {"reports": result["reports"]}, args.ship)
     return 0
 
 
-def _ship(chosen, mode: str, selection: dict, path: Path) -> None:
+def _ship(chosen, result: dict, source: dict, path: Path) -> None:
+    """Write the winner ``chosen`` (the bytes scored, not what its path holds now)
+    in the mode it won in, with how it was selected (``source``: where its
+    candidates came from) in its metadata."""
     from baselines_ppo.export import with_act_mode
 
-    with_act_mode(chosen.load(), path, mode, selection)  # the bytes scored, not the path now
-    print(f"winner {chosen.name} (mode {mode}) written to {path}")
+    winner = result["winner"]
+    selection = {"selection": {**source, "candidate": winner["candidate"], "seeds": result["selection_seeds"],
+                               "mean": winner["mean"], "sem": winner["sem"], "report_seeds": result["report_seeds"],
+                               "report_mean": result["report"]["summary"]["mean"] if result["report"] else None}}
+    with_act_mode(chosen.load(), path, winner["mode"], selection)
+    print(f"winner {chosen.name} (mode {winner['mode']}) written to {path}")
 
 
 def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
@@ -180,11 +183,7 @@ def _select_here(args, seeds, report_seeds, candidates, out: Path) -> int:
     if args.ship is not None:
         winner = result["winner"]
         chosen = next(c for c in candidates if c.name == winner["candidate"])
-        selection = {"selection": {"run_dir": str(args.run_dir), "candidate": winner["candidate"],
-                                   "seeds": seeds, "mean": winner["mean"], "sem": winner["sem"],
-                                   "report_seeds": report_seeds,
-                                   "report_mean": result["report"]["summary"]["mean"] if result["report"] else None}}
-        _ship(chosen, winner["mode"], selection, args.ship)
+        _ship(chosen, result, {"run_dir": str(args.run_dir)}, args.ship)
     return 0
 
 

@@ -155,11 +155,16 @@ def score_jobs(jobs: Sequence[Tuple[int, str, int]], candidates: Sequence[Candid
 
 
 def summarise(results: Sequence[EpisodeResult]) -> Dict[str, float]:
-    scores = np.array([r.score for r in results])
-    return {"episodes": len(results), "mean": float(scores.mean()),
-            "sem": standard_error(scores),
-            "min": float(scores.min()), "max": float(scores.max()),
-            "falls": sum(r.end == FELL for r in results), "mean_steps": float(np.mean([r.steps for r in results]))}
+    return score_summary([r.score for r in results], [r.end == FELL for r in results], [r.steps for r in results])
+
+
+def score_summary(scores: Sequence[float], fell: Sequence[bool], steps: Optional[Sequence[float]]) -> Dict[str, float]:
+    """A candidate's row of the table from its episodes' scores, falls and
+    lengths (``steps`` None: not known, as in reports written before they had them)."""
+    scores = np.asarray(scores, dtype=float)
+    return {"episodes": len(scores), "mean": float(scores.mean()), "sem": standard_error(scores),
+            "min": float(scores.min()), "max": float(scores.max()), "falls": int(sum(fell)),
+            "mean_steps": None if steps is None else float(np.mean(steps))}
 
 
 def select(run_dir, selection_seeds: Sequence[int], report_seeds: Sequence[int], env_config: EnvConfig,
