@@ -223,13 +223,21 @@ def policy_from_bytes(data: bytes, path: PathLike) -> ExportedPolicy:
     return _parse_policy(io.BytesIO(data), Path(path))
 
 
+def _first_sentence(err: Exception) -> str:
+    """The first sentence of ``err``: numpy's error for a file that is not a zip
+    archive goes on to advise unpickling it, which is no advice for a policy file."""
+    return str(err).split(". ")[0].rstrip(".")
+
+
 def _parse_policy(source, path: Path) -> ExportedPolicy:
     """The policy in ``source`` (a path or a binary file object); errors name ``path``."""
     try:
         with np.load(source, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
-        raise PolicyFileError(f"{path} is not a readable policy file ({type(err).__name__}: {err})") from err
+        raise PolicyFileError(f"{path} is not a readable policy file: expected the .npz archive a run "
+                              f"exports (policy.npz, snapshots/policy-N.npz); numpy could not read it as one "
+                              f"({type(err).__name__}: {_first_sentence(err)})") from err
     if "format" not in data or str(data["format"]) != FORMAT:
         raise PolicyFileError(f"{path} is not a policy file written by baselines_ppo.export "
                               f"(format {str(data.get('format', 'missing'))!r}, expected {FORMAT!r})")
